@@ -1,0 +1,105 @@
+/*
+ * env.h — the one seam between kv and the file system (LevelDB's Env).
+ * Every open, append, sync, rename and remove of the engine goes through a
+ * kv_env, so tests can substitute the fault-injecting env (env_fault.h) that
+ * simulates a power cut by dropping whatever was not synced, fails writes, or
+ * fills the disk.
+ *
+ * All functions return 0 or a negative kv_status with a message naming the
+ * path (kv_error_errno). ENOSPC maps to KV_NO_SPACE.
+ */
+#ifndef KV_ENV_H
+#define KV_ENV_H
+
+#include "slice.h"
+#include <stdint.h>
+
+typedef struct kv_env kv_env;
+typedef struct kv_writable kv_writable; /* append-only file with a write buffer */
+typedef struct kv_random kv_random;     /* read-only, positional reads */
+typedef struct kv_file_lock kv_file_lock;
+
+/* A kv_writable buffers appends in user space (buffer_size bytes, 0 = no
+ * buffer); kv_writable_flush hands them to the kernel with write(2),
+ * kv_writable_sync additionally calls fdatasync. */
+struct kv_writable {
+    kv_env *env;
+    char *path;
+    int fd;
+    uint64_t size;        /* bytes appended, flushed or not */
+    uint64_t flushed;     /* bytes handed to the kernel */
+    kv_buf buffer;
+    size_t buffer_size;
+    void *env_state;      /* owned by the env implementation */
+};
+
+struct kv_random {
+    kv_env *env;
+    char *path;
+    int fd;
+    uint64_t size; /* at open */
+    void *env_state;
+};
+
+/* The operations an env implements. The posix env implements all; a
+ * wrapping env (faults) forwards to a base env and adds its bookkeeping. */
+struct kv_env_ops {
+    int (*new_writable)(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
+    int (*writable_write)(kv_writable *file, const char *data, size_t n); /* to the kernel */
+    int (*writable_sync)(kv_writable *file);
+    int (*writable_close)(kv_writable *file);
+    int (*new_random)(kv_env *env, const char *path, kv_random **out);
+    int (*random_read)(kv_random *file, uint64_t offset, size_t n, char *scratch, size_t *got);
+    void (*random_close)(kv_random *file);
+    int (*rename)(kv_env *env, const char *from, const char *to);
+    int (*remove)(kv_env *env, const char *path);
+    int (*sync_dir)(kv_env *env, const char *dir);
+    int (*truncate)(kv_env *env, const char *path, uint64_t size);
+};
+
+struct kv_env {
+    const struct kv_env_ops *ops;
+    void *state;
+};
+
+/* The real file system. A process-wide singleton; never freed. */
+kv_env *kv_env_posix(void);
+
+/* Creates (truncating) `path` for appending. */
+int kv_env_new_writable(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
+int kv_writable_append(kv_writable *file, const void *data, size_t n);
+int kv_writable_flush(kv_writable *file);
+int kv_writable_sync(kv_writable *file); /* flush + fdatasync */
+/* Flushes and closes; frees the handle even on error. */
+int kv_writable_close(kv_writable *file);
+
+int kv_env_new_random(kv_env *env, const char *path, kv_random **out);
+/* Reads up to n bytes at offset into scratch; *got < n only at end of file. */
+int kv_random_read(kv_random *file, uint64_t offset, size_t n, char *scratch, size_t *got);
+void kv_random_close(kv_random *file);
+
+/* Whole-file helpers. kv_env_write_file_synced writes `path` via a temporary
+ * file, fsyncs it, renames it over `path` and fsyncs the directory. */
+int kv_env_read_file(kv_env *env, const char *path, kv_buf *out);
+int kv_env_write_file_synced(kv_env *env, const char *path, kv_slice contents);
+
+int kv_env_rename(kv_env *env, const char *from, const char *to);
+int kv_env_remove(kv_env *env, const char *path);
+int kv_env_sync_dir(kv_env *env, const char *dir);
+int kv_env_truncate(kv_env *env, const char *path, uint64_t size);
+
+/* These act on the real file system directly (the fault env need not see
+ * them): directory listing, creation, existence, size, and the LOCK. */
+int kv_env_list_dir(const char *dir, char ***names, size_t *count); /* free with kv_env_free_names */
+void kv_env_free_names(char **names, size_t count);
+int kv_env_mkdir(const char *dir); /* 0 if it already exists */
+bool kv_env_file_exists(const char *path);
+int kv_env_file_size(const char *path, uint64_t *size);
+/* flock(LOCK_EX|LOCK_NB) on `path`, creating it: KV_BUSY with a message
+ * naming the directory when another process holds it. */
+int kv_env_lock_file(const char *path, kv_file_lock **out);
+void kv_env_unlock_file(kv_file_lock *lock);
+
+uint64_t kv_env_now_micros(void); /* monotonic */
+
+#endif
