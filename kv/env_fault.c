@@ -329,8 +329,9 @@ static void fault_random_close(kv_random *file)
 }
 
 /* Before the first undurable change of a name, remember its durable state:
- * absent, or the file now there with its durable contents. Returns a new
- * record (to commit or discard), or NULL when the name already has one. */
+ * absent, or the file now there with its durable contents. Fills *pending
+ * (to commit or discard) or leaves it empty when the name already has a
+ * record, which holds the older, durable state. */
 static int note_name_before_change(struct fault_env *fe, const char *path,
                                    struct fault_name *pending)
 {
