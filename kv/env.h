@@ -26,11 +26,11 @@ struct kv_writable {
     kv_env *env;
     char *path;
     int fd;
-    uint64_t size;        /* bytes appended, flushed or not */
-    uint64_t flushed;     /* bytes handed to the kernel */
+    uint64_t size;    /* bytes appended, flushed or not */
+    uint64_t flushed; /* bytes handed to the kernel */
     kv_buf buffer;
     size_t buffer_size;
-    void *env_state;      /* owned by the env implementation */
+    void *env_state; /* owned by the env implementation */
 };
 
 struct kv_random {
@@ -45,7 +45,9 @@ struct kv_random {
  * wrapping env (faults) forwards to a base env and adds its bookkeeping. */
 struct kv_env_ops {
     int (*new_writable)(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
-    int (*writable_write)(kv_writable *file, const char *data, size_t n); /* to the kernel */
+    /* Hands all n bytes to the kernel, advancing file->flushed by each byte
+     * written, also when it then fails (so nothing is written twice). */
+    int (*writable_write)(kv_writable *file, const char *data, size_t n);
     int (*writable_sync)(kv_writable *file);
     int (*writable_close)(kv_writable *file);
     int (*new_random)(kv_env *env, const char *path, kv_random **out);
@@ -67,6 +69,8 @@ kv_env *kv_env_posix(void);
 
 /* Creates (truncating) `path` for appending. */
 int kv_env_new_writable(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
+/* On error the bytes stay pending in the buffer (and counted in size); a
+ * later flush, sync or close retries them. */
 int kv_writable_append(kv_writable *file, const void *data, size_t n);
 int kv_writable_flush(kv_writable *file);
 int kv_writable_sync(kv_writable *file); /* flush + fdatasync */
@@ -90,7 +94,8 @@ int kv_env_truncate(kv_env *env, const char *path, uint64_t size);
 
 /* These act on the real file system directly (the fault env need not see
  * them): directory listing, creation, existence, size, and the LOCK. */
-int kv_env_list_dir(const char *dir, char ***names, size_t *count); /* free with kv_env_free_names */
+int kv_env_list_dir(const char *dir, char ***names,
+                    size_t *count); /* free with kv_env_free_names */
 void kv_env_free_names(char **names, size_t count);
 int kv_env_mkdir(const char *dir); /* 0 if it already exists */
 bool kv_env_file_exists(const char *path);
