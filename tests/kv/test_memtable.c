@@ -216,7 +216,7 @@ static void test_empty_and_big(void **state)
 
 typedef struct model_entry {
     kv_buf ikey;
-    char value[24];
+    char value[48];
 } model_entry;
 
 static int compare_model(const void *a, const void *b)
@@ -467,7 +467,7 @@ static void test_readers_race_writer(void **state)
         if (i % 16 == 0) {
             /* Let the readers in between the writes. */
             unsigned long before = atomic_load(&rs.checks);
-            for (int spin = 0; spin < 1000 && atomic_load(&rs.checks) == before; spin++)
+            while (atomic_load(&rs.checks) == before)
                 sched_yield();
         }
     }
@@ -475,7 +475,7 @@ static void test_readers_race_writer(void **state)
     for (int r = 0; r < 2; r++)
         pthread_join(readers[r], NULL);
     assert_int_equal(atomic_load(&rs.errors), 0);
-    assert_true(atomic_load(&rs.checks) > rs.num_keys / 16);
+    assert_true(atomic_load(&rs.checks) >= rs.num_keys / 16);
     assert_int_equal(kv_memtable_num_range_deletes(rs.mem), rs.num_keys);
     kv_memtable_unref(rs.mem);
 }

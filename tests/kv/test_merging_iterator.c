@@ -17,7 +17,7 @@
 
 typedef struct array_entry {
     char key[16];
-    char value[24];
+    char value[48];
 } array_entry;
 
 typedef struct array_iter {
@@ -115,7 +115,7 @@ static kv_iter *array_iter_create(const array_entry *entries, size_t count)
 /* The merged stream: entries ordered by key, then child. */
 typedef struct model_entry {
     kv_buf key;
-    char value[24];
+    char value[48];
     size_t child;
 } model_entry;
 
