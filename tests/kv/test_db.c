@@ -1763,7 +1763,7 @@ static void test_tiny_write_buffer_stalls_and_resumes(void **state)
     o.cf.max_write_buffer_number = 2;
     enum { VALUE = 1024 };
     const int n = 50 * 1024; /* 50 MiB of values */
-    tdb_watchdog(600, "writing 50 MiB through a 64 KiB write buffer");
+    tdb_watchdog(300, "writing 50 MiB through a 64 KiB write buffer");
     kv_db *db = tdb_open(&o, dir);
     kv_cf *cf = kv_default_cf(db);
     char value[VALUE];
@@ -1787,7 +1787,7 @@ static void test_tiny_write_buffer_stalls_and_resumes(void **state)
     assert_true(s.flushes >= 100); /* ~800 memtables of 64 KiB */
     assert_int_equal(s.keys_written, (uint64_t)n);
 
-    tdb_watchdog(600, "reading back 50 MiB");
+    tdb_watchdog(300, "reading back 50 MiB");
     for (int i = 0; i < n; i++) {
         char key[16];
         snprintf(key, sizeof(key), "s%010d", i);
