@@ -45,7 +45,9 @@ struct kv_random {
  * wrapping env (faults) forwards to a base env and adds its bookkeeping. */
 struct kv_env_ops {
     int (*new_writable)(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
-    int (*writable_write)(kv_writable *file, const char *data, size_t n); /* to the kernel */
+    /* Hands all n bytes to the kernel, advancing file->flushed by each byte
+     * written, also when it then fails (so nothing is written twice). */
+    int (*writable_write)(kv_writable *file, const char *data, size_t n);
     int (*writable_sync)(kv_writable *file);
     int (*writable_close)(kv_writable *file);
     int (*new_random)(kv_env *env, const char *path, kv_random **out);
@@ -67,6 +69,8 @@ kv_env *kv_env_posix(void);
 
 /* Creates (truncating) `path` for appending. */
 int kv_env_new_writable(kv_env *env, const char *path, size_t buffer_size, kv_writable **out);
+/* On error the bytes stay pending in the buffer (and counted in size); a
+ * later flush, sync or close retries them. */
 int kv_writable_append(kv_writable *file, const void *data, size_t n);
 int kv_writable_flush(kv_writable *file);
 int kv_writable_sync(kv_writable *file); /* flush + fdatasync */

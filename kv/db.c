@@ -1,0 +1,659 @@
+/*
+ * db.c — opening (with recovery), closing and destroying a database,
+ * column families, snapshots, and deletion of obsolete files.
+ *
+ * Open: refuse a foreign directory before touching it; take the LOCK;
+ * replay the MANIFEST (VersionSet), then every WAL the families still
+ * need, into memtables; write a fresh MANIFEST; open a new WAL; delete what
+ * is obsolete; start the background threads.
+ */
+#include "db_impl.h"
+
+#include "error.h"
+#include "env_fault.h"
+#include "filename.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+kv_cf *kv_db_find_cf_by_id(kv_db *db, uint32_t id)
+{
+    for (size_t i = 0; i < db->num_cfs; i++)
+        if (db->cfs[i]->id == id && !db->cfs[i]->dropped)
+            return db->cfs[i];
+    return NULL;
+}
+
+static kv_cf *add_cf(kv_db *db, uint32_t id, const char *name, uint64_t log_number,
+                     kv_version *version)
+{
+    kv_cf *cf = kv_calloc(1, sizeof(*cf));
+    cf->db = db;
+    cf->id = id;
+    cf->name = kv_strdup(name);
+    cf->options = db->options.cf;
+    cf->table_options = kv_cf_table_options(&cf->options);
+    cf->mem = kv_memtable_create(db->next_memtable_id++);
+    kv_memtable_list_init(&cf->imm);
+    cf->current = version;
+    kv_version_ref(version);
+    cf->log_number = log_number;
+    kv_cf_install_super_version(cf);
+    if (db->num_cfs == db->cfs_cap) {
+        db->cfs_cap = db->cfs_cap ? db->cfs_cap * 2 : 4;
+        db->cfs = kv_realloc(db->cfs, db->cfs_cap * sizeof(kv_cf *));
+    }
+    db->cfs[db->num_cfs++] = cf;
+    return cf;
+}
+
+static void free_cf(kv_cf *cf)
+{
+    kv_superversion_unref(cf->super_version);
+    kv_memtable_unref(cf->mem);
+    kv_memtable_list_free(&cf->imm);
+    kv_version_unref(cf->current);
+    free(cf->name);
+    free(cf);
+}
+
+uint64_t kv_db_min_log_needed(kv_db *db)
+{
+    uint64_t min = db->wal_number;
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (cf->dropped)
+            continue;
+        bool holds_data = kv_memtable_num_entries(cf->mem) > 0 ||
+                          kv_memtable_num_range_deletes(cf->mem) > 0 || cf->imm.count > 0;
+        if (holds_data && cf->log_number < min)
+            min = cf->log_number;
+    }
+    return min;
+}
+
+static bool table_is_live(kv_db *db, uint64_t number)
+{
+    for (size_t i = 0; i < db->num_pending_outputs; i++)
+        if (db->pending_outputs[i] == number)
+            return true;
+    /* Files of every version still referenced (by readers too) stay. The
+     * current versions are enough while nothing but flushes changes the
+     * file set: a flush only adds files. */
+    for (size_t c = 0; c < db->num_cfs; c++) {
+        kv_version *v = db->cfs[c]->current;
+        for (int level = 0; level < KV_NUM_LEVELS; level++)
+            for (size_t i = 0; i < v->num_files[level]; i++)
+                if (v->files[level][i]->number == number)
+                    return true;
+    }
+    return false;
+}
+
+void kv_db_delete_obsolete_files(kv_db *db)
+{
+    uint64_t min_log = kv_db_min_log_needed(db);
+    size_t kept = 0;
+    for (size_t i = 0; i < db->num_alive_wals; i++) {
+        uint64_t number = db->alive_wals[i];
+        if (number < min_log && number != db->wal_number) {
+            char *path = kv_log_file_name(db->path, number);
+            kv_env_remove(db->env, path);
+            kv_info_log_printf(db->info_log, "deleted obsolete WAL %06" PRIu64 ".log", number);
+            free(path);
+        } else {
+            db->alive_wals[kept++] = number;
+        }
+    }
+    db->num_alive_wals = kept;
+
+    char **names;
+    size_t count;
+    if (kv_env_list_dir(db->path, &names, &count) != 0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (!kv_parse_file_name(names[i], &number, &type))
+            continue;
+        bool obsolete = (type == KV_FILE_TABLE && !table_is_live(db, number)) ||
+                        (type == KV_FILE_MANIFEST &&
+                         number != db->versions.manifest_file_number) ||
+                        type == KV_FILE_TEMP;
+        if (!obsolete)
+            continue;
+        char *path = kv_sprintf("%s/%s", db->path, names[i]);
+        if (type == KV_FILE_TABLE)
+            kv_table_cache_evict(db->table_cache, number);
+        kv_env_remove(db->env, path);
+        kv_info_log_printf(db->info_log, "deleted obsolete file %s", names[i]);
+        free(path);
+    }
+    kv_env_free_names(names, count);
+}
+
+/* ---- open ---- */
+
+/* Is `dir` a database (CURRENT), empty, or something else? Decided before
+ * anything in it is touched. */
+static int check_directory(const kv_options *options, const char *path, bool *exists)
+{
+    char **names;
+    size_t count;
+    *exists = false;
+    int rc = kv_env_list_dir(path, &names, &count);
+    if (rc != 0) {
+        if (!options->create_if_missing)
+            return kv_error(KV_INVALID_ARGUMENT,
+                            "%s: no database here (and create_if_missing is off)", path);
+        rc = kv_env_mkdir(path);
+        if (rc != 0)
+            return rc;
+        return 0;
+    }
+    bool has_current = false, has_foreign = false, has_ours = false;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (strcmp(names[i], ".") == 0 || strcmp(names[i], "..") == 0)
+            continue;
+        if (!kv_parse_file_name(names[i], &number, &type))
+            has_foreign = true;
+        else if (type == KV_FILE_CURRENT)
+            has_current = true;
+        else if (type != KV_FILE_LOCK && type != KV_FILE_INFO_LOG)
+            has_ours = true;
+    }
+    kv_env_free_names(names, count);
+    if (has_current) {
+        *exists = true;
+        if (options->error_if_exists)
+            return kv_error(KV_EXISTS, "%s: a database exists here (error_if_exists is set)", path);
+        return 0;
+    }
+    if (has_ours)
+        return kv_error(KV_CORRUPTION,
+                        "%s: has database files but no CURRENT file; refusing to guess (restore "
+                        "CURRENT or remove the directory)",
+                        path);
+    if (has_foreign)
+        return kv_error(KV_INVALID_ARGUMENT,
+                        "%s: not a kv database (no CURRENT file) and not empty; refusing to use it",
+                        path);
+    if (!options->create_if_missing)
+        return kv_error(KV_INVALID_ARGUMENT, "%s: no database here (and create_if_missing is off)",
+                        path);
+    return 0;
+}
+
+typedef struct replay_context {
+    kv_db *db;
+    uint64_t wal_number;
+    kv_seq max_seq;
+    int status;
+} replay_context;
+
+static int replay_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                        kv_slice value)
+{
+    replay_context *ctx = arg;
+    if (seq > ctx->max_seq)
+        ctx->max_seq = seq;
+    kv_cf *cf = kv_db_find_cf_by_id(ctx->db, cf_id);
+    /* Entries of dropped families, or already in a family's SSTs, are
+     * skipped. */
+    if (cf == NULL || ctx->wal_number < cf->log_number)
+        return 0;
+    kv_memtable_add(cf->mem, seq, type, key, value);
+    return 0;
+}
+
+/* Replays one WAL into the memtables. Full memtables become immutable
+ * (flushed once the background threads run). */
+static int replay_wal(kv_db *db, uint64_t number)
+{
+    char *path = kv_log_file_name(db->path, number);
+    const char *name = strrchr(path, '/') + 1;
+    kv_random *file;
+    int rc = kv_env_new_random(db->env, path, &file);
+    if (rc != 0) {
+        free(path);
+        return rc;
+    }
+    kv_log_reader *reader = kv_log_reader_create(file, file->size, name);
+    kv_buf scratch = {0};
+    kv_write_batch batch;
+    kv_write_batch_init(&batch);
+    kv_slice record;
+    uint64_t records = 0;
+    replay_context ctx = {db, number, 0, 0};
+    while ((rc = kv_log_reader_read_record(reader, &record, &scratch)) == 1) {
+        uint64_t offset = kv_log_reader_last_record_offset(reader);
+        rc = kv_write_batch_set_contents(&batch, record);
+        if (rc == 0) {
+            ctx.max_seq = 0;
+            rc = kv_write_batch_iterate(&batch, replay_entry, &ctx);
+        }
+        if (rc != 0) {
+            rc = kv_error(rc, "%s: bad record at offset %" PRIu64 ": %s", name, offset, kv_errmsg());
+            break;
+        }
+        records++;
+        kv_seq last = kv_write_batch_sequence(&batch) + kv_write_batch_count(&batch) - 1;
+        if (kv_write_batch_count(&batch) > 0 && last > kv_version_set_last_sequence(&db->versions))
+            kv_version_set_publish_sequence(&db->versions, last);
+        for (size_t i = 0; i < db->num_cfs; i++) {
+            kv_cf *cf = db->cfs[i];
+            if (!cf->dropped &&
+                kv_memtable_memory_usage(cf->mem) >= cf->options.write_buffer_size) {
+                /* The rest of this WAL may hold newer entries of the family. */
+                kv_memtable_set_next_log_number(cf->mem, number);
+                kv_memtable_list_add(&cf->imm, cf->mem);
+                cf->mem = kv_memtable_create(db->next_memtable_id++);
+            }
+        }
+    }
+    if (rc == 0 && kv_log_reader_dropped_tail(reader) > 0)
+        kv_info_log_printf(db->info_log, "%s: ignored a torn final record of %" PRIu64 " bytes",
+                           name, kv_log_reader_dropped_tail(reader));
+    kv_info_log_printf(db->info_log, "recovered %" PRIu64 " records from %s", records, name);
+    kv_write_batch_free(&batch);
+    kv_buf_free(&scratch);
+    kv_log_reader_destroy(reader);
+    kv_random_close(file);
+    free(path);
+    return rc < 0 ? rc : 0;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Checks that every table the MANIFEST names exists, bumps the file number
+ * past everything present, and replays the WALs still needed. */
+static int recover_files(kv_db *db)
+{
+    char **names;
+    size_t count;
+    int rc = kv_env_list_dir(db->path, &names, &count);
+    if (rc != 0)
+        return rc;
+    uint64_t *wals = kv_malloc((count ? count : 1) * sizeof(uint64_t));
+    size_t num_wals = 0;
+    uint64_t min_log = UINT64_MAX;
+    for (size_t i = 0; i < db->num_cfs; i++)
+        if (!db->cfs[i]->dropped && db->cfs[i]->log_number < min_log)
+            min_log = db->cfs[i]->log_number;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (!kv_parse_file_name(names[i], &number, &type))
+            continue;
+        if (number >= db->versions.next_file_number)
+            db->versions.next_file_number = number + 1;
+        if (type == KV_FILE_LOG && number >= min_log)
+            wals[num_wals++] = number;
+    }
+    /* Every file a version names must be there. */
+    for (size_t c = 0; c < db->num_cfs && rc == 0; c++) {
+        kv_version *v = db->cfs[c]->current;
+        for (int level = 0; level < KV_NUM_LEVELS && rc == 0; level++) {
+            for (size_t f = 0; f < v->num_files[level] && rc == 0; f++) {
+                char *path = kv_table_file_name(db->path, v->files[level][f]->number);
+                if (!kv_env_file_exists(path))
+                    rc = kv_error(KV_CORRUPTION, "%s: missing (the MANIFEST lists it)", path);
+                free(path);
+            }
+        }
+    }
+    kv_env_free_names(names, count);
+    qsort(wals, num_wals, sizeof(uint64_t), compare_u64);
+    for (size_t i = 0; i < num_wals && rc == 0; i++) {
+        rc = replay_wal(db, wals[i]);
+        if (rc == 0)
+            kv_db_add_alive_wal(db, wals[i]);
+    }
+    free(wals);
+    return rc;
+}
+
+static void db_free(kv_db *db)
+{
+    for (size_t i = 0; i < db->num_cfs; i++)
+        free_cf(db->cfs[i]);
+    free(db->cfs);
+    if (db->wal)
+        kv_log_writer_close(db->wal);
+    kv_version_set_free(&db->versions);
+    if (db->table_cache)
+        kv_table_cache_destroy(db->table_cache);
+    if (db->block_cache)
+        kv_cache_destroy(db->block_cache);
+    kv_flush_scheduler_clear(&db->flush_scheduler);
+    kv_write_batch_free(&db->group_batch);
+    free(db->alive_wals);
+    free(db->pending_outputs);
+    kv_info_log_close(db->info_log);
+    if (db->lock)
+        kv_env_unlock_file(db->lock);
+    pthread_mutex_destroy(&db->mutex);
+    pthread_cond_destroy(&db->bg_cv);
+    free(db->path);
+    free(db);
+}
+
+static int open_locked(kv_db *db, bool exists)
+{
+    int rc;
+    if (!exists) {
+        rc = kv_version_set_create_new(&db->versions);
+        if (rc != 0)
+            return rc;
+        kv_info_log_printf(db->info_log, "created a new database in %s", db->path);
+    }
+    rc = kv_version_set_recover(&db->versions);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < db->versions.num_cfs; i++) {
+        kv_cf_record *r = &db->versions.cfs[i];
+        if (!r->dropped)
+            add_cf(db, r->id, r->name, r->log_number, r->version);
+    }
+    rc = recover_files(db);
+    if (rc != 0)
+        return rc;
+    /* A fresh MANIFEST holding just the current state, then a new WAL. */
+    rc = kv_version_set_write_snapshot(&db->versions);
+    if (rc == 0)
+        rc = kv_db_new_wal(db);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < db->num_cfs; i++)
+        kv_cf_install_super_version(db->cfs[i]);
+    kv_db_delete_obsolete_files(db);
+    rc = kv_db_start_background(db);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < db->num_cfs; i++)
+        kv_db_maybe_schedule_flush(db, db->cfs[i]);
+    kv_info_log_printf(db->info_log,
+                       "opened: %zu column families, last sequence %" PRIu64 ", WAL %06" PRIu64,
+                       db->num_cfs, kv_version_set_last_sequence(&db->versions), db->wal_number);
+    return 0;
+}
+
+int kv_open(const kv_options *options, const char *path, kv_db **out)
+{
+    *out = NULL;
+    kv_options defaults;
+    if (options == NULL) {
+        kv_options_init(&defaults);
+        options = &defaults;
+    }
+    if (path == NULL || path[0] == '\0')
+        return kv_error(KV_INVALID_ARGUMENT, "no database path given");
+    int rc = kv_options_validate(options);
+    if (rc != 0)
+        return rc;
+    bool exists;
+    rc = check_directory(options, path, &exists);
+    if (rc != 0)
+        return rc;
+
+    kv_db *db = kv_calloc(1, sizeof(*db));
+    db->path = kv_strdup(path);
+    db->options = *options;
+    db->env = options->env ? options->env : kv_env_posix();
+    pthread_mutex_init(&db->mutex, NULL);
+    pthread_cond_init(&db->bg_cv, NULL);
+    db->snapshots.next = db->snapshots.prev = &db->snapshots;
+    kv_flush_scheduler_init(&db->flush_scheduler);
+    kv_write_batch_init(&db->group_batch);
+    db->next_memtable_id = 1;
+
+    char *lock_path = kv_lock_file_name(path);
+    rc = kv_env_lock_file(lock_path, &db->lock);
+    free(lock_path);
+    if (rc == 0) /* another process may have created it meanwhile */
+        rc = check_directory(options, path, &exists);
+    if (rc != 0) {
+        char message[512];
+        kv_error_copy(message, sizeof(message));
+        db_free(db);
+        return kv_error(rc, "%s", message);
+    }
+    db->info_log = kv_info_log_open(path);
+    kv_version_set_init(&db->versions, db->env, path, db->info_log,
+                        options->max_manifest_file_size);
+    db->block_cache = kv_cache_create(options->block_cache_size, -1);
+    db->table_cache = kv_table_cache_create(db->env, path, options->max_open_files, db->block_cache);
+
+    pthread_mutex_lock(&db->mutex);
+    rc = open_locked(db, exists);
+    pthread_mutex_unlock(&db->mutex);
+    if (rc != 0) {
+        char message[1024];
+        kv_error_copy(message, sizeof(message));
+        kv_info_log_printf(db->info_log, "open failed: %s", message);
+        if (db->num_bg_threads)
+            kv_db_stop_background(db);
+        db_free(db);
+        return kv_error(rc, "%s", message);
+    }
+    *out = db;
+    return 0;
+}
+
+int kv_close(kv_db *db)
+{
+    if (db == NULL)
+        return 0;
+    /* Let queued writers finish, then stop the background threads between
+     * jobs. Unflushed memtables are safe in the WAL. */
+    pthread_mutex_lock(&db->mutex);
+    while (db->writers_head != NULL) {
+        pthread_mutex_unlock(&db->mutex);
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        pthread_mutex_lock(&db->mutex);
+    }
+    pthread_mutex_unlock(&db->mutex);
+    kv_db_stop_background(db);
+    int rc = 0;
+    pthread_mutex_lock(&db->mutex);
+    if (db->wal != NULL) {
+        rc = kv_log_writer_close(db->wal);
+        db->wal = NULL;
+    }
+    if (rc == 0 && db->bg_error != 0)
+        rc = kv_error(db->bg_error, "%s", db->bg_errmsg);
+    kv_info_log_printf(db->info_log, "closed");
+    pthread_mutex_unlock(&db->mutex);
+    db_free(db);
+    return rc;
+}
+
+int kv_destroy(const char *path, const kv_options *options)
+{
+    (void)options;
+    char **names;
+    size_t count;
+    if (kv_env_list_dir(path, &names, &count) != 0)
+        return 0;
+    char *lock_path = kv_lock_file_name(path);
+    kv_file_lock *lock;
+    int rc = kv_env_lock_file(lock_path, &lock);
+    if (rc != 0) {
+        free(lock_path);
+        kv_env_free_names(names, count);
+        return rc;
+    }
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (!kv_parse_file_name(names[i], &number, &type) || type == KV_FILE_LOCK)
+            continue;
+        char *file = kv_sprintf("%s/%s", path, names[i]);
+        remove(file);
+        free(file);
+    }
+    kv_env_free_names(names, count);
+    kv_env_unlock_file(lock);
+    remove(lock_path);
+    free(lock_path);
+    remove(path); /* only if now empty */
+    return 0;
+}
+
+/* ---- column families ---- */
+
+kv_cf *kv_default_cf(kv_db *db)
+{
+    pthread_mutex_lock(&db->mutex);
+    kv_cf *cf = kv_db_find_cf_by_id(db, 0);
+    pthread_mutex_unlock(&db->mutex);
+    return cf;
+}
+
+kv_cf *kv_get_cf(kv_db *db, const char *name)
+{
+    kv_cf *found = NULL;
+    pthread_mutex_lock(&db->mutex);
+    for (size_t i = 0; i < db->num_cfs && !found; i++)
+        if (!db->cfs[i]->dropped && strcmp(db->cfs[i]->name, name) == 0)
+            found = db->cfs[i];
+    pthread_mutex_unlock(&db->mutex);
+    return found;
+}
+
+const char *kv_cf_name(const kv_cf *cf) { return cf->name; }
+uint32_t kv_cf_id(const kv_cf *cf) { return cf->id; }
+
+typedef struct create_cf_args {
+    const char *name;
+    kv_cf *result;
+} create_cf_args;
+
+static int create_cf_op(kv_db *db, void *arg)
+{
+    create_cf_args *a = arg;
+    for (size_t i = 0; i < db->num_cfs; i++)
+        if (!db->cfs[i]->dropped && strcmp(db->cfs[i]->name, a->name) == 0)
+            return kv_error(KV_EXISTS, "column family \"%s\" already exists", a->name);
+    uint32_t id = db->versions.max_column_family + 1;
+    kv_version_edit edit;
+    kv_version_edit_init(&edit);
+    kv_version_edit_set_cf_add(&edit, id, a->name);
+    edit.has_log_number = true;
+    edit.log_number = db->wal_number;
+    int rc = kv_version_set_log_and_apply(&db->versions, &edit, NULL);
+    kv_version_edit_free(&edit);
+    if (rc != 0)
+        return rc;
+    kv_cf_record *r = kv_version_set_find_cf(&db->versions, id);
+    a->result = add_cf(db, id, a->name, db->wal_number, r->version);
+    kv_info_log_printf(db->info_log, "created column family %s (id %u)", a->name, id);
+    return 0;
+}
+
+int kv_create_cf(kv_db *db, const char *name, kv_cf **out)
+{
+    if (name == NULL || name[0] == '\0' || strlen(name) > 255)
+        return kv_error(KV_INVALID_ARGUMENT, "column family name must be 1 to 255 bytes");
+    create_cf_args args = {name, NULL};
+    int rc = kv_db_write_impl(db, false, NULL, create_cf_op, &args);
+    if (rc == 0 && out)
+        *out = args.result;
+    return rc;
+}
+
+static int drop_cf_op(kv_db *db, void *arg)
+{
+    kv_cf *cf = arg;
+    if (cf->dropped)
+        return kv_error(KV_INVALID_ARGUMENT, "column family %s is already dropped", cf->name);
+    if (cf->id == 0)
+        return kv_error(KV_INVALID_ARGUMENT, "the default column family cannot be dropped");
+    kv_version_edit edit;
+    kv_version_edit_init(&edit);
+    edit.column_family = cf->id;
+    edit.is_column_family_drop = true;
+    int rc = kv_version_set_log_and_apply(&db->versions, &edit, NULL);
+    kv_version_edit_free(&edit);
+    if (rc != 0)
+        return rc;
+    cf->dropped = true;
+    kv_info_log_printf(db->info_log, "dropped column family %s (id %u)", cf->name, cf->id);
+    kv_version *empty = kv_version_create_empty();
+    kv_version_unref(cf->current);
+    cf->current = empty;
+    kv_db_delete_obsolete_files(db);
+    return 0;
+}
+
+int kv_drop_cf(kv_db *db, kv_cf *cf)
+{
+    return kv_db_write_impl(db, false, NULL, drop_cf_op, cf);
+}
+
+int kv_list_cfs(kv_db *db, char ***names, size_t *count)
+{
+    pthread_mutex_lock(&db->mutex);
+    *names = kv_malloc((db->num_cfs ? db->num_cfs : 1) * sizeof(char *));
+    *count = 0;
+    for (size_t i = 0; i < db->num_cfs; i++)
+        if (!db->cfs[i]->dropped)
+            (*names)[(*count)++] = kv_strdup(db->cfs[i]->name);
+    pthread_mutex_unlock(&db->mutex);
+    return 0;
+}
+
+void kv_free_cf_names(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* ---- snapshots ---- */
+
+const kv_snapshot *kv_snapshot_create(kv_db *db)
+{
+    kv_snapshot *s = kv_calloc(1, sizeof(*s));
+    pthread_mutex_lock(&db->mutex);
+    s->node.seq = kv_version_set_last_sequence(&db->versions);
+    /* append at the tail: the list stays ordered oldest first */
+    s->node.prev = db->snapshots.prev;
+    s->node.next = &db->snapshots;
+    db->snapshots.prev->next = &s->node;
+    db->snapshots.prev = &s->node;
+    pthread_mutex_unlock(&db->mutex);
+    return s;
+}
+
+void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot)
+{
+    if (snapshot == NULL)
+        return;
+    kv_snapshot *s = (kv_snapshot *)snapshot;
+    pthread_mutex_lock(&db->mutex);
+    s->node.prev->next = s->node.next;
+    s->node.next->prev = s->node.prev;
+    pthread_mutex_unlock(&db->mutex);
+    free(s);
+}
+
+uint64_t kv_snapshot_sequence(const kv_snapshot *snapshot)
+{
+    return snapshot->node.seq;
+}
+
+void kv_free(void *ptr)
+{
+    free(ptr);
+}

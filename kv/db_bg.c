@@ -1,0 +1,151 @@
+/*
+ * db_bg.c — background threads: take column families off the
+ * FlushScheduler and run their FlushJobs. At most one FlushJob per family
+ * runs at a time, which is what keeps installation in memtable order.
+ *
+ * A flush that fails for lack of space is retried with a growing pause
+ * (writers get KV_NO_SPACE meanwhile, and resume when a flush succeeds);
+ * any other failure is sticky: the database turns read-only.
+ */
+#include "db_impl.h"
+
+#include "error.h"
+#include "flush_job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int kv_db_set_bg_error(kv_db *db, int status)
+{
+    if (db->bg_error == 0 || db->bg_error == KV_NO_SPACE) {
+        db->bg_error = status;
+        kv_error_copy(db->bg_errmsg, sizeof(db->bg_errmsg));
+        kv_info_log_printf(db->info_log, "background error: %s", db->bg_errmsg);
+    }
+    pthread_cond_broadcast(&db->bg_cv);
+    return status;
+}
+
+void kv_db_maybe_schedule_flush(kv_db *db, kv_cf *cf)
+{
+    if (cf->dropped || cf->flush_scheduled || cf->flush_running ||
+        kv_memtable_list_num_not_flushing(&cf->imm) == 0)
+        return;
+    cf->flush_scheduled = true;
+    kv_flush_scheduler_schedule(&db->flush_scheduler, cf);
+    pthread_cond_broadcast(&db->bg_cv);
+}
+
+static void timed_wait(kv_db *db, uint64_t micros)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(micros / 1000000);
+    deadline.tv_nsec += (long)(micros % 1000000) * 1000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&db->bg_cv, &db->mutex, &deadline);
+}
+
+static void run_flush(kv_db *db, kv_cf *cf)
+{
+    cf->flush_running = true;
+    db->bg_flushes_running++;
+    kv_flush_job job;
+    kv_flush_job_init(&job, db, cf);
+    kv_flush_job_pick_memtables(&job);
+    int rc = kv_flush_job_run(&job);
+    kv_flush_job_free(&job);
+    db->bg_flushes_running--;
+    cf->flush_running = false;
+    if (rc == 0) {
+        cf->flush_failures = 0;
+        if (db->bg_error == KV_NO_SPACE) {
+            kv_info_log_printf(db->info_log, "flush succeeded: resuming writes");
+            db->bg_error = 0;
+            db->bg_errmsg[0] = '\0';
+        }
+    } else if (!cf->dropped) {
+        kv_db_set_bg_error(db, rc);
+        cf->flush_failures++;
+        if (rc == KV_NO_SPACE && !db->shutting_down) {
+            /* Retry after a pause: 100 ms, doubling, at most 10 s. */
+            uint64_t pause = 100000ull << (cf->flush_failures < 7 ? cf->flush_failures : 7);
+            if (pause > 10000000)
+                pause = 10000000;
+            timed_wait(db, pause);
+        }
+    }
+    if (db->bg_error == 0 || db->bg_error == KV_NO_SPACE)
+        kv_db_maybe_schedule_flush(db, cf);
+    pthread_cond_broadcast(&db->bg_cv);
+}
+
+static void *background_thread(void *arg)
+{
+    kv_db *db = arg;
+    pthread_mutex_lock(&db->mutex);
+    while (!db->shutting_down) {
+        kv_cf *cf = kv_flush_scheduler_take_next(&db->flush_scheduler);
+        if (cf == NULL) {
+            pthread_cond_wait(&db->bg_cv, &db->mutex);
+            continue;
+        }
+        cf->flush_scheduled = false;
+        if (cf->dropped || cf->flush_running)
+            continue; /* a running flush reschedules the family when it ends */
+        if (db->bg_error != 0 && db->bg_error != KV_NO_SPACE)
+            continue;
+        run_flush(db, cf);
+    }
+    pthread_mutex_unlock(&db->mutex);
+    return NULL;
+}
+
+int kv_db_start_background(kv_db *db)
+{
+    int n = db->options.max_background_flushes;
+    db->bg_threads = kv_calloc((size_t)n, sizeof(pthread_t));
+    for (int i = 0; i < n; i++) {
+        int err = pthread_create(&db->bg_threads[i], NULL, background_thread, db);
+        if (err != 0) {
+            kv_db_stop_background(db);
+            return kv_error(KV_IO_ERROR, "cannot start a background thread: %s", strerror(err));
+        }
+        db->num_bg_threads++;
+    }
+    return 0;
+}
+
+/* Requires: the mutex is NOT held. */
+void kv_db_stop_background(kv_db *db)
+{
+    pthread_mutex_lock(&db->mutex);
+    db->shutting_down = true;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mutex);
+    for (int i = 0; i < db->num_bg_threads; i++)
+        pthread_join(db->bg_threads[i], NULL);
+    free(db->bg_threads);
+    db->bg_threads = NULL;
+    db->num_bg_threads = 0;
+}
+
+int kv_db_wait_for_flush(kv_db *db, kv_cf *cf)
+{
+    /* Wait for the memtables switched out so far, not for later ones. */
+    uint64_t target = cf->imm.count ? kv_memtable_id(cf->imm.mems[cf->imm.count - 1]) : 0;
+    while (cf->imm.count > 0 && kv_memtable_id(cf->imm.mems[0]) <= target && !cf->dropped) {
+        if (db->bg_error != 0)
+            return kv_error(db->bg_error, "%s", db->bg_errmsg);
+        if (db->shutting_down)
+            return kv_error(KV_SHUTDOWN, "database is closing");
+        kv_db_maybe_schedule_flush(db, cf);
+        timed_wait(db, 100000);
+    }
+    return 0;
+}

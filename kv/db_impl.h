@@ -1,0 +1,146 @@
+/*
+ * db_impl.h — the database object shared by the db_*.c files (open and
+ * recovery, write path, reads, background work). Not part of the public
+ * interface.
+ *
+ * Locking: `mutex` protects everything here that is not atomic, and the
+ * column families' non-atomic state. It is held only for short stretches:
+ * the WAL write, memtable inserts, SST building and reads all run without
+ * it. The write queue gives one leader at a time the right to append to
+ * the WAL and insert into memtables (group commit).
+ */
+#ifndef KV_DB_IMPL_H
+#define KV_DB_IMPL_H
+
+#include "cache.h"
+#include "column_family.h"
+#include "flush_scheduler.h"
+#include "info_log.h"
+#include "kv.h"
+#include "table_cache.h"
+#include "version_set.h"
+#include "wal.h"
+#include "write_batch.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A thread waiting in the write queue. */
+typedef struct kv_writer {
+    kv_write_batch *batch; /* NULL: an exclusive operation, see below */
+    bool sync;
+    bool done;
+    int status;
+    char errmsg[512];
+    /* Exclusive operations run by the leader while it holds the queue:
+     * switch memtables for a flush, create or drop a family. */
+    int (*exclusive_op)(struct kv_db *db, void *arg);
+    void *exclusive_arg;
+    pthread_cond_t cv;
+    struct kv_writer *next;
+} kv_writer;
+
+typedef struct kv_snapshot_node {
+    kv_seq seq;
+    struct kv_snapshot_node *prev, *next;
+} kv_snapshot_node;
+
+struct kv_snapshot {
+    kv_snapshot_node node;
+};
+
+typedef struct kv_stats_counters {
+    _Atomic uint64_t keys_written, bytes_written;
+    _Atomic uint64_t wal_bytes, wal_syncs, wal_writes;
+    _Atomic uint64_t write_groups, grouped_writes;
+    _Atomic uint64_t flushes, flush_bytes_in, flush_bytes_out, flush_micros;
+    _Atomic uint64_t compactions, compaction_bytes_read, compaction_bytes_written,
+        compaction_micros;
+    _Atomic uint64_t stall_micros, stall_slowdowns, stall_stops;
+    _Atomic uint64_t gets, get_hits;
+    _Atomic uint64_t sst_bytes_written;
+} kv_stats_counters;
+
+struct kv_db {
+    char *path;
+    kv_options options;
+    kv_env *env;
+    kv_file_lock *lock;
+    kv_info_log *info_log;
+    kv_cache *block_cache;
+    kv_table_cache *table_cache;
+
+    pthread_mutex_t mutex;
+    pthread_cond_t bg_cv; /* background work finished, or new work */
+    kv_version_set versions;
+
+    /* Column families by position; dropped ones stay until close so that
+     * handles remain valid. */
+    kv_cf **cfs;
+    size_t num_cfs, cfs_cap;
+
+    /* WAL */
+    kv_log_writer *wal;
+    uint64_t wal_number;
+    bool wal_broken;        /* a failed append: switch to a new WAL first */
+    uint64_t *alive_wals;   /* numbers of WAL files on disk, ascending */
+    size_t num_alive_wals, alive_wals_cap;
+    uint64_t total_wal_bytes_estimate;
+
+    /* Write queue (group commit). */
+    kv_writer *writers_head, *writers_tail;
+    kv_write_batch group_batch; /* scratch for merging a group */
+
+    kv_snapshot_node snapshots; /* circular list head; oldest after head */
+
+    kv_flush_scheduler flush_scheduler;
+    pthread_t *bg_threads;
+    int num_bg_threads;
+    int bg_flushes_running;
+    bool shutting_down;
+    int bg_error; /* sticky background error; 0 when healthy */
+    char bg_errmsg[512];
+
+    /* File numbers of SSTs being written (never deleted as obsolete). */
+    uint64_t *pending_outputs;
+    size_t num_pending_outputs, pending_outputs_cap;
+    uint64_t next_memtable_id;
+
+    kv_stats_counters stats;
+};
+
+/* options.c */
+int kv_options_validate(const kv_options *options);
+
+/* db.c */
+kv_cf *kv_db_find_cf_by_id(kv_db *db, uint32_t id); /* live only; mutex not required for lookup by leader */
+/* Deletes WALs no family needs, SSTs no version references, and stale
+ * MANIFESTs. Requires the mutex. */
+void kv_db_delete_obsolete_files(kv_db *db);
+uint64_t kv_db_min_log_needed(kv_db *db);
+int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message */
+
+/* db_write.c */
+void kv_db_add_alive_wal(kv_db *db, uint64_t number);
+/* Syncs and closes the current WAL (if any) and opens a new one. Requires
+ * the mutex and the write queue (or exclusive use during open). */
+int kv_db_new_wal(kv_db *db);
+int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
+                     int (*exclusive_op)(kv_db *, void *), void *exclusive_arg);
+/* Switches cf's memtable (and the WAL) and schedules its flush. Requires
+ * the mutex and the write queue. */
+int kv_db_switch_memtable(kv_db *db, kv_cf *cf);
+kv_seq kv_db_oldest_snapshot(kv_db *db);
+
+/* db_bg.c */
+int kv_db_start_background(kv_db *db);
+void kv_db_stop_background(kv_db *db);
+void kv_db_maybe_schedule_flush(kv_db *db, kv_cf *cf); /* requires the mutex */
+/* Waits (mutex held) until cf has no immutable memtables, or an error. */
+int kv_db_wait_for_flush(kv_db *db, kv_cf *cf);
+
+/* db_iter.c */
+kv_iterator *kv_db_iter_create(kv_db *db, kv_cf *cf, kv_superversion *sv, kv_seq snapshot,
+                               bool fill_cache);
+
+#endif

@@ -1,0 +1,328 @@
+/*
+ * db_read.c — point lookups, statistics and properties.
+ *
+ * A get takes a reference to the family's SuperVersion and consults, newest
+ * first, the active memtable, the immutable memtables, the level-0 files
+ * (newest first) and one file per deeper level. Range tombstones of each
+ * source are folded into the largest covering tombstone sequence seen so
+ * far: the first point entry found is the answer unless a tombstone newer
+ * than it covers the key.
+ */
+#include "db_impl.h"
+
+#include "error.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_cf(kv_db *db, kv_cf *cf)
+{
+    if (cf == NULL || cf->db != db)
+        return kv_error(KV_INVALID_ARGUMENT, "no such column family handle");
+    if (cf->dropped)
+        return kv_error(KV_INVALID_ARGUMENT, "column family %s was dropped", cf->name);
+    return 0;
+}
+
+static kv_superversion *acquire_super_version(kv_db *db, kv_cf *cf)
+{
+    pthread_mutex_lock(&db->mutex);
+    kv_superversion *sv = kv_cf_get_super_version(cf);
+    pthread_mutex_unlock(&db->mutex);
+    return sv;
+}
+
+static bool key_in_file(const kv_file_meta *f, kv_slice user_key)
+{
+    return kv_slice_compare(user_key, kv_ikey_user_key(kv_buf_slice(&f->smallest))) >= 0 &&
+           kv_slice_compare(user_key, kv_ikey_user_key(kv_buf_slice(&f->largest))) <= 0;
+}
+
+/* Looks the key up in one table. *tombstone is raised by the table's range
+ * tombstones covering the key. */
+static int get_from_file(kv_db *db, const kv_file_meta *f, kv_lookup *lookup, kv_seq *tombstone,
+                         bool fill_cache)
+{
+    kv_cache_handle *handle;
+    int rc = kv_table_cache_find(db->table_cache, f->number, f->file_size, &handle);
+    if (rc != 0)
+        return rc;
+    kv_table *table = kv_table_cache_table(handle);
+    if (f->num_range_deletions > 0) {
+        kv_frag_tombstones *t = kv_table_range_tombstones(table);
+        if (t != NULL) {
+            kv_seq s = kv_frag_tombstones_max_covering(t, lookup->user_key, lookup->snapshot);
+            if (s > *tombstone)
+                *tombstone = s;
+        }
+    }
+    rc = kv_table_get(table, lookup, fill_cache);
+    kv_table_cache_release(db->table_cache, handle);
+    return rc;
+}
+
+/* Binary search for the file of a sorted level that may hold the key. */
+static const kv_file_meta *find_file(const kv_version *v, int level, kv_slice user_key)
+{
+    size_t lo = 0, hi = v->num_files[level];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const kv_file_meta *f = v->files[level][mid];
+        if (kv_slice_compare(kv_ikey_user_key(kv_buf_slice(&f->largest)), user_key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < v->num_files[level] && key_in_file(v->files[level][lo], user_key))
+        return v->files[level][lo];
+    return NULL;
+}
+
+/* True once the lookup is decided (found, deleted, or covered). */
+static bool memtable_step(kv_memtable *mem, kv_lookup *lookup, kv_seq *tombstone)
+{
+    kv_seq s = kv_memtable_max_covering_tombstone(mem, lookup->user_key, lookup->snapshot);
+    if (s > *tombstone)
+        *tombstone = s;
+    kv_memtable_get(mem, lookup);
+    return lookup->state != KV_LOOKUP_NONE;
+}
+
+static int get_internal(kv_db *db, kv_superversion *sv, kv_lookup *lookup, bool fill_cache)
+{
+    kv_seq tombstone = 0;
+    bool decided = memtable_step(sv->mem, lookup, &tombstone);
+    for (size_t i = 0; i < sv->num_imm && !decided; i++)
+        decided = memtable_step(sv->imm[i], lookup, &tombstone);
+    const kv_version *v = sv->version;
+    for (size_t i = 0; i < v->num_files[0] && !decided; i++) {
+        const kv_file_meta *f = v->files[0][i];
+        if (!key_in_file(f, lookup->user_key))
+            continue;
+        int rc = get_from_file(db, f, lookup, &tombstone, fill_cache);
+        if (rc != 0)
+            return rc;
+        decided = lookup->state != KV_LOOKUP_NONE;
+    }
+    for (int level = 1; level < KV_NUM_LEVELS && !decided; level++) {
+        const kv_file_meta *f = find_file(v, level, lookup->user_key);
+        if (f == NULL)
+            continue;
+        int rc = get_from_file(db, f, lookup, &tombstone, fill_cache);
+        if (rc != 0)
+            return rc;
+        decided = lookup->state != KV_LOOKUP_NONE;
+    }
+    if (lookup->state == KV_LOOKUP_VALUE && tombstone > lookup->seq)
+        lookup->state = KV_LOOKUP_DELETED;
+    return 0;
+}
+
+int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, size_t key_len,
+           char **value, size_t *value_len)
+{
+    *value = NULL;
+    *value_len = 0;
+    int rc = check_cf(db, cf);
+    if (rc != 0)
+        return rc;
+    kv_superversion *sv = acquire_super_version(db, cf);
+    kv_buf buf = {0};
+    kv_lookup lookup;
+    memset(&lookup, 0, sizeof(lookup));
+    lookup.user_key = kv_slice_make(key, key_len);
+    lookup.snapshot = ro && ro->snapshot ? ro->snapshot->node.seq
+                                         : kv_version_set_last_sequence(&db->versions);
+    lookup.value = &buf;
+    rc = get_internal(db, sv, &lookup, ro ? ro->fill_cache : true);
+    kv_superversion_unref(sv);
+    atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
+    if (rc != 0) {
+        kv_buf_free(&buf);
+        return rc;
+    }
+    if (lookup.state != KV_LOOKUP_VALUE) {
+        kv_buf_free(&buf);
+        return KV_NOT_FOUND;
+    }
+    atomic_fetch_add_explicit(&db->stats.get_hits, 1, memory_order_relaxed);
+    *value_len = buf.size;
+    if (buf.data == NULL)
+        buf.data = kv_malloc(1);
+    *value = buf.data;
+    return 0;
+}
+
+/* ---- iterators ---- */
+
+kv_iterator *kv_iterator_create(kv_db *db, const kv_read_options *ro, kv_cf *cf)
+{
+    if (check_cf(db, cf) != 0)
+        return NULL;
+    pthread_mutex_lock(&db->mutex);
+    kv_superversion *sv = kv_cf_get_super_version(cf);
+    kv_seq snapshot = ro && ro->snapshot ? ro->snapshot->node.seq
+                                         : kv_version_set_last_sequence(&db->versions);
+    pthread_mutex_unlock(&db->mutex);
+    return kv_db_iter_create(db, cf, sv, snapshot, ro ? ro->fill_cache : true);
+}
+
+/* ---- flush ---- */
+
+typedef struct flush_args {
+    kv_cf *cf; /* NULL: all */
+} flush_args;
+
+static int flush_switch_op(kv_db *db, void *arg)
+{
+    flush_args *a = arg;
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (cf->dropped || (a->cf != NULL && a->cf != cf))
+            continue;
+        if (kv_memtable_num_entries(cf->mem) == 0 && kv_memtable_num_range_deletes(cf->mem) == 0)
+            continue;
+        int rc = kv_db_switch_memtable(db, cf);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int kv_flush(kv_db *db, kv_cf *cf, bool wait)
+{
+    if (cf != NULL) {
+        int rc = check_cf(db, cf);
+        if (rc != 0)
+            return rc;
+    }
+    flush_args args = {cf};
+    int rc = kv_db_write_impl(db, false, NULL, flush_switch_op, &args);
+    if (rc != 0 || !wait)
+        return rc;
+    pthread_mutex_lock(&db->mutex);
+    for (size_t i = 0; i < db->num_cfs && rc == 0; i++)
+        if (!db->cfs[i]->dropped && (cf == NULL || cf == db->cfs[i]))
+            rc = kv_db_wait_for_flush(db, db->cfs[i]);
+    pthread_mutex_unlock(&db->mutex);
+    return rc;
+}
+
+/* ---- statistics and properties ---- */
+
+void kv_get_stats(kv_db *db, kv_stats *out)
+{
+    kv_stats_counters *c = &db->stats;
+    memset(out, 0, sizeof(*out));
+    out->keys_written = atomic_load(&c->keys_written);
+    out->bytes_written = atomic_load(&c->bytes_written);
+    out->wal_bytes = atomic_load(&c->wal_bytes);
+    out->wal_syncs = atomic_load(&c->wal_syncs);
+    out->wal_writes = atomic_load(&c->wal_writes);
+    out->write_groups = atomic_load(&c->write_groups);
+    out->grouped_writes = atomic_load(&c->grouped_writes);
+    out->flushes = atomic_load(&c->flushes);
+    out->flush_bytes_in = atomic_load(&c->flush_bytes_in);
+    out->flush_bytes_out = atomic_load(&c->flush_bytes_out);
+    out->flush_micros = atomic_load(&c->flush_micros);
+    out->compactions = atomic_load(&c->compactions);
+    out->compaction_bytes_read = atomic_load(&c->compaction_bytes_read);
+    out->compaction_bytes_written = atomic_load(&c->compaction_bytes_written);
+    out->compaction_micros = atomic_load(&c->compaction_micros);
+    out->stall_micros = atomic_load(&c->stall_micros);
+    out->stall_slowdowns = atomic_load(&c->stall_slowdowns);
+    out->stall_stops = atomic_load(&c->stall_stops);
+    out->gets = atomic_load(&c->gets);
+    out->get_hits = atomic_load(&c->get_hits);
+    out->sst_bytes_written = atomic_load(&c->sst_bytes_written);
+    out->block_cache_hits = kv_cache_hits(db->block_cache);
+    out->block_cache_misses = kv_cache_misses(db->block_cache);
+}
+
+static void append_stats(kv_db *db, kv_buf *out)
+{
+    kv_stats s;
+    kv_get_stats(db, &s);
+    char line[512];
+    pthread_mutex_lock(&db->mutex);
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (cf->dropped)
+            continue;
+        snprintf(line, sizeof(line),
+                 "column family %s (id %u): memtable %zu bytes, %" PRIu64
+                 " entries; %zu immutable memtables\n",
+                 cf->name, cf->id, kv_memtable_memory_usage(cf->mem),
+                 kv_memtable_num_entries(cf->mem), cf->imm.count);
+        kv_buf_append(out, line, strlen(line));
+        for (int level = 0; level < KV_NUM_LEVELS; level++) {
+            if (cf->current->num_files[level] == 0)
+                continue;
+            snprintf(line, sizeof(line), "  level %d: %zu files, %" PRIu64 " bytes\n", level,
+                     cf->current->num_files[level], kv_version_level_bytes(cf->current, level));
+            kv_buf_append(out, line, strlen(line));
+        }
+    }
+    pthread_mutex_unlock(&db->mutex);
+    snprintf(line, sizeof(line),
+             "writes: %" PRIu64 " keys, %" PRIu64 " bytes, %" PRIu64 " groups (%" PRIu64
+             " writers), WAL %" PRIu64 " bytes, %" PRIu64 " syncs\n",
+             s.keys_written, s.bytes_written, s.write_groups, s.grouped_writes, s.wal_bytes,
+             s.wal_syncs);
+    kv_buf_append(out, line, strlen(line));
+    snprintf(line, sizeof(line),
+             "flushes: %" PRIu64 ", %" PRIu64 " bytes in, %" PRIu64 " bytes out, %.1f s\n",
+             s.flushes, s.flush_bytes_in, s.flush_bytes_out, s.flush_micros / 1e6);
+    kv_buf_append(out, line, strlen(line));
+    snprintf(line, sizeof(line),
+             "stalls: %.3f s, %" PRIu64 " slowdowns, %" PRIu64 " stops\n", s.stall_micros / 1e6,
+             s.stall_slowdowns, s.stall_stops);
+    kv_buf_append(out, line, strlen(line));
+    snprintf(line, sizeof(line),
+             "reads: %" PRIu64 " gets (%" PRIu64 " found), block cache %" PRIu64 " hits, %" PRIu64
+             " misses\n",
+             s.gets, s.get_hits, s.block_cache_hits, s.block_cache_misses);
+    kv_buf_append(out, line, strlen(line));
+}
+
+int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value)
+{
+    *value = NULL;
+    if (cf == NULL)
+        cf = kv_default_cf(db);
+    int rc = check_cf(db, cf);
+    if (rc != 0)
+        return rc;
+    if (strcmp(name, "kv.stats") == 0) {
+        kv_buf out = {0};
+        append_stats(db, &out);
+        kv_buf_append_byte(&out, '\0');
+        *value = out.data;
+        return 0;
+    }
+    uint64_t number = 0;
+    bool known = true;
+    int level;
+    pthread_mutex_lock(&db->mutex);
+    if (strcmp(name, "kv.num-immutable-mem-table") == 0)
+        number = cf->imm.count;
+    else if (strcmp(name, "kv.cur-size-active-mem-table") == 0)
+        number = kv_memtable_memory_usage(cf->mem);
+    else if (strcmp(name, "kv.num-entries-active-mem-table") == 0)
+        number = kv_memtable_num_entries(cf->mem);
+    else if (strcmp(name, "kv.total-sst-files-size") == 0) {
+        for (level = 0; level < KV_NUM_LEVELS; level++)
+            number += kv_version_level_bytes(cf->current, level);
+    } else if (sscanf(name, "kv.num-files-at-level%d", &level) == 1 && level >= 0 &&
+               level < KV_NUM_LEVELS)
+        number = cf->current->num_files[level];
+    else
+        known = false;
+    pthread_mutex_unlock(&db->mutex);
+    if (!known)
+        return kv_error(KV_NOT_FOUND, "unknown property \"%s\"", name);
+    *value = kv_sprintf("%" PRIu64, number);
+    return 0;
+}

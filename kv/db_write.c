@@ -1,0 +1,486 @@
+/*
+ * db_write.c — the write path: the write queue and group commit, memtable
+ * switches and write stalls (LevelDB's DBImpl::Write and
+ * MakeRoomForWrite, with RocksDB's FlushScheduler).
+ *
+ * Writers queue up under the mutex. The writer at the head is the leader:
+ * it makes room (switching full memtables, stalling while too many are
+ * waiting to be flushed), gathers the batches queued behind it into one
+ * group, and, with the mutex released, appends the group to the WAL in one
+ * write() and at most one fsync, then inserts it into the memtables. Then
+ * it publishes the group's last sequence number and wakes the members.
+ */
+#include "db_impl.h"
+
+#include "error.h"
+#include "filename.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_GROUP_BYTES (1u << 20)
+#define SMALL_BATCH_BYTES (128u << 10)
+
+void kv_db_add_alive_wal(kv_db *db, uint64_t number)
+{
+    if (db->num_alive_wals == db->alive_wals_cap) {
+        db->alive_wals_cap = db->alive_wals_cap ? db->alive_wals_cap * 2 : 8;
+        db->alive_wals = kv_realloc(db->alive_wals, db->alive_wals_cap * sizeof(uint64_t));
+    }
+    db->alive_wals[db->num_alive_wals++] = number;
+}
+
+/* Closes the current WAL (synced first, so that a later synced write in the
+ * next WAL can never survive a power cut that this one's tail does not:
+ * what survives is always a prefix) and opens a new one. Requires the
+ * mutex and the write queue. */
+int kv_db_new_wal(kv_db *db)
+{
+    int rc;
+    if (db->wal != NULL) {
+        rc = kv_writable_sync(kv_log_writer_file(db->wal));
+        if (rc != 0)
+            return rc;
+        rc = kv_log_writer_close(db->wal);
+        db->wal = NULL;
+        if (rc != 0)
+            return rc;
+    }
+    uint64_t number = kv_version_set_new_file_number(&db->versions);
+    char *path = kv_log_file_name(db->path, number);
+    kv_writable *file;
+    rc = kv_env_new_writable(db->env, path, 64 * 1024, &file);
+    if (rc == 0) {
+        /* The new file's directory entry must be durable before a synced
+         * write in it can be. */
+        rc = kv_env_sync_dir(db->env, db->path);
+        if (rc != 0) {
+            kv_writable_close(file);
+            kv_env_remove(db->env, path);
+        }
+    }
+    free(path);
+    if (rc != 0)
+        return rc;
+    db->wal = kv_log_writer_create(file);
+    db->wal_number = number;
+    db->wal_broken = false;
+    kv_db_add_alive_wal(db, number);
+    /* Families holding nothing unflushed need no WAL older than this one. */
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (!cf->dropped && kv_memtable_num_entries(cf->mem) == 0 && cf->imm.count == 0)
+            cf->log_number = number;
+    }
+    return 0;
+}
+
+int kv_db_switch_memtable(kv_db *db, kv_cf *cf)
+{
+    if (db->wal == NULL || kv_log_writer_file(db->wal)->size > 0) {
+        int rc = kv_db_new_wal(db);
+        if (rc != 0)
+            return rc;
+    }
+    kv_memtable *old = cf->mem;
+    kv_memtable_set_next_log_number(old, db->wal_number);
+    kv_memtable_list_add(&cf->imm, old); /* the list takes cf's reference */
+    cf->mem = kv_memtable_create(db->next_memtable_id++);
+    kv_cf_install_super_version(cf);
+    kv_db_maybe_schedule_flush(db, cf);
+    return 0;
+}
+
+static void sleep_micros(uint64_t micros)
+{
+    struct timespec ts = {(time_t)(micros / 1000000), (long)(micros % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Waits on bg_cv with a timeout so a stalled writer re-checks its state
+ * even if a wakeup is lost. */
+static void wait_for_background(kv_db *db)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_nsec += 100 * 1000 * 1000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&db->bg_cv, &db->mutex, &deadline);
+}
+
+static int bg_error_status(kv_db *db)
+{
+    return kv_error(db->bg_error, "%s", db->bg_errmsg);
+}
+
+/* Makes room in every family's memtable for the leader's group: switches
+ * full memtables, slows writes down while a family is on its last write
+ * buffer, stops them while all its buffers are full. Requires the mutex
+ * and the write queue; may release the mutex while waiting. */
+static int make_room_for_write(kv_db *db, size_t batch_bytes)
+{
+    bool delayed = false;
+    for (;;) {
+        if (db->bg_error)
+            return bg_error_status(db);
+        if (db->shutting_down)
+            return kv_error(KV_SHUTDOWN, "database is closing");
+        if (db->wal == NULL) {
+            int rc = kv_db_new_wal(db);
+            if (rc != 0)
+                return rc;
+        }
+        kv_cf *full = NULL;
+        bool slow = false;
+        for (size_t i = 0; i < db->num_cfs && full == NULL; i++) {
+            kv_cf *cf = db->cfs[i];
+            if (cf->dropped)
+                continue;
+            size_t limit = (size_t)cf->options.max_write_buffer_number - 1;
+            if (kv_memtable_memory_usage(cf->mem) >= cf->options.write_buffer_size)
+                full = cf;
+            else if (cf->options.max_write_buffer_number >= 3 && cf->imm.count >= limit)
+                slow = true;
+        }
+        if (full != NULL) {
+            if (full->imm.count >= (size_t)full->options.max_write_buffer_number - 1) {
+                /* Every write buffer is in use: stop until a flush ends. */
+                uint64_t start = kv_env_now_micros();
+                atomic_fetch_add(&db->stats.stall_stops, 1);
+                kv_info_log_printf(db->info_log,
+                                   "stopping writes: column family %s has %zu memtables waiting "
+                                   "for flush",
+                                   full->name, full->imm.count);
+                kv_db_maybe_schedule_flush(db, full);
+                wait_for_background(db);
+                atomic_fetch_add(&db->stats.stall_micros, kv_env_now_micros() - start);
+                continue;
+            }
+            int rc = kv_db_switch_memtable(db, full);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (slow && !delayed) {
+            /* One delay per group, proportional to its size. */
+            uint64_t micros = (uint64_t)batch_bytes * 1000000 / db->options.delayed_write_rate;
+            if (micros < 100)
+                micros = 100;
+            delayed = true;
+            atomic_fetch_add(&db->stats.stall_slowdowns, 1);
+            pthread_mutex_unlock(&db->mutex);
+            sleep_micros(micros);
+            pthread_mutex_lock(&db->mutex);
+            atomic_fetch_add(&db->stats.stall_micros, micros);
+            continue;
+        }
+        return 0;
+    }
+}
+
+/* Gathers the batches queued behind the leader into one group: at most
+ * MAX_GROUP_BYTES (less when the leader's own batch is small, so a small
+ * write is not held up by a large one), never a sync write behind a
+ * non-sync leader, never an exclusive operation. Returns the group's
+ * batch and its last writer. */
+static kv_write_batch *build_group(kv_db *db, kv_writer **last_writer)
+{
+    kv_writer *first = db->writers_head;
+    kv_write_batch *result = first->batch;
+    size_t size = kv_write_batch_size(first->batch);
+    size_t max_size = size <= SMALL_BATCH_BYTES ? size + SMALL_BATCH_BYTES : MAX_GROUP_BYTES;
+    *last_writer = first;
+    for (kv_writer *w = first->next; w != NULL; w = w->next) {
+        if (w->batch == NULL || (w->sync && !first->sync))
+            break;
+        size += kv_write_batch_size(w->batch);
+        if (size > max_size)
+            break;
+        if (result == first->batch) {
+            kv_write_batch_clear(&db->group_batch);
+            kv_write_batch_append(&db->group_batch, first->batch);
+            result = &db->group_batch;
+        }
+        kv_write_batch_append(result, w->batch);
+        *last_writer = w;
+    }
+    return result;
+}
+
+typedef struct insert_context {
+    kv_db *db;
+} insert_context;
+
+static int insert_into_memtable(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                                kv_slice value)
+{
+    insert_context *ctx = arg;
+    kv_cf *cf = NULL;
+    for (size_t i = 0; i < ctx->db->num_cfs; i++)
+        if (ctx->db->cfs[i]->id == cf_id)
+            cf = ctx->db->cfs[i];
+    if (cf != NULL) /* validated before queuing; a family dropped since is skipped */
+        kv_memtable_add(cf->mem, seq, type, key, value);
+    return 0;
+}
+
+/* Appends the group to the WAL. On failure the WAL is closed and cut back
+ * to its last complete record, so a failed write can never reappear at
+ * recovery; the next write opens a new WAL. Runs without the mutex. */
+static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync)
+{
+    kv_writable *file = kv_log_writer_file(db->wal);
+    uint64_t good_size = file->size;
+    int rc = kv_log_writer_add_record(db->wal, kv_write_batch_contents(group));
+    if (rc == 0)
+        rc = kv_writable_flush(file);
+    if (rc == 0 && sync) {
+        rc = kv_writable_sync(file);
+        atomic_fetch_add(&db->stats.wal_syncs, 1);
+    }
+    if (rc == 0) {
+        atomic_fetch_add(&db->stats.wal_bytes, file->size - good_size);
+        atomic_fetch_add(&db->stats.wal_writes, 1);
+        return 0;
+    }
+    char message[512];
+    kv_error_copy(message, sizeof(message));
+    char *path = kv_strdup(file->path);
+    /* Drop what was buffered so close does not write it after all. */
+    kv_buf_clear(&file->buffer);
+    file->size = file->flushed;
+    kv_log_writer_close(db->wal);
+    db->wal = NULL;
+    db->wal_broken = true;
+    kv_env_truncate(db->env, path, good_size);
+    free(path);
+    return kv_error(rc, "%s", message);
+}
+
+static void finish_writers(kv_db *db, kv_writer *last_writer, int status, const char *message)
+{
+    for (;;) {
+        kv_writer *w = db->writers_head;
+        db->writers_head = w->next;
+        if (db->writers_head == NULL)
+            db->writers_tail = NULL;
+        w->status = status;
+        if (status != 0)
+            snprintf(w->errmsg, sizeof(w->errmsg), "%s", message);
+        w->done = true;
+        pthread_cond_signal(&w->cv);
+        if (w == last_writer)
+            break;
+    }
+    if (db->writers_head != NULL)
+        pthread_cond_signal(&db->writers_head->cv);
+}
+
+int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
+                     int (*exclusive_op)(kv_db *, void *), void *exclusive_arg)
+{
+    kv_writer w;
+    memset(&w, 0, sizeof(w));
+    w.batch = batch;
+    w.sync = sync;
+    w.exclusive_op = exclusive_op;
+    w.exclusive_arg = exclusive_arg;
+    pthread_cond_init(&w.cv, NULL);
+
+    pthread_mutex_lock(&db->mutex);
+    if (db->writers_tail)
+        db->writers_tail->next = &w;
+    else
+        db->writers_head = &w;
+    db->writers_tail = &w;
+    while (!w.done && db->writers_head != &w)
+        pthread_cond_wait(&w.cv, &db->mutex);
+    if (w.done) {
+        pthread_mutex_unlock(&db->mutex);
+        pthread_cond_destroy(&w.cv);
+        if (w.status != 0)
+            kv_error(w.status, "%s", w.errmsg);
+        return w.status;
+    }
+
+    /* This thread leads. */
+    int status;
+    kv_writer *last_writer = &w;
+    if (exclusive_op != NULL) {
+        status = db->bg_error && db->bg_error != KV_NO_SPACE ? bg_error_status(db)
+                                                             : exclusive_op(db, exclusive_arg);
+    } else {
+        status = make_room_for_write(db, kv_write_batch_size(batch));
+        if (status == 0) {
+            kv_write_batch *group = build_group(db, &last_writer);
+            kv_seq last_seq = kv_version_set_last_sequence(&db->versions);
+            uint32_t count = kv_write_batch_count(group);
+            kv_write_batch_set_sequence(group, last_seq + 1);
+            pthread_mutex_unlock(&db->mutex);
+
+            status = append_to_wal(db, group, sync);
+            if (status == 0) {
+                insert_context ctx = {db};
+                status = kv_write_batch_iterate(group, insert_into_memtable, &ctx);
+            }
+            size_t members = 0;
+            for (kv_writer *m = &w;; m = m->next) {
+                members++;
+                if (m == last_writer)
+                    break;
+            }
+            atomic_fetch_add(&db->stats.write_groups, 1);
+            atomic_fetch_add(&db->stats.grouped_writes, members);
+            if (status == 0) {
+                atomic_fetch_add(&db->stats.keys_written, count);
+                atomic_fetch_add(&db->stats.bytes_written, kv_write_batch_size(group));
+            }
+            pthread_mutex_lock(&db->mutex);
+            /* Publish even after a failed WAL write: the numbers are burnt,
+             * so a retried write can never reuse them. */
+            kv_version_set_publish_sequence(&db->versions, last_seq + count);
+        }
+    }
+    char message[512] = "";
+    if (status != 0)
+        kv_error_copy(message, sizeof(message));
+    finish_writers(db, last_writer, status, message);
+    pthread_mutex_unlock(&db->mutex);
+    pthread_cond_destroy(&w.cv);
+    if (status != 0)
+        kv_error(status, "%s", message);
+    return status;
+}
+
+/* ---- public write API ---- */
+
+static int check_batch_families(kv_db *db, kv_write_batch *batch);
+
+int kv_write(kv_db *db, const kv_write_options *wo, kv_write_batch *batch)
+{
+    if (batch == NULL)
+        return kv_error(KV_INVALID_ARGUMENT, "kv_write: no batch");
+    if (kv_write_batch_count(batch) == 0)
+        return 0;
+    int rc = check_batch_families(db, batch);
+    if (rc != 0)
+        return rc;
+    return kv_db_write_impl(db, wo ? wo->sync : false, batch, NULL, NULL);
+}
+
+typedef struct family_check {
+    kv_db *db;
+} family_check;
+
+static int check_family(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                        kv_slice value)
+{
+    family_check *fc = arg;
+    kv_cf *cf = kv_db_find_cf_by_id(fc->db, cf_id);
+    if (cf == NULL)
+        return kv_error(KV_INVALID_ARGUMENT, "write batch names column family %u, which does not "
+                        "exist or was dropped", cf_id);
+    if (type == KV_TYPE_RANGE_DELETION && kv_slice_compare(key, value) > 0)
+        return kv_error(KV_INVALID_ARGUMENT, "delete_range: begin is after end");
+    return 0;
+}
+
+static int check_batch_families(kv_db *db, kv_write_batch *batch)
+{
+    family_check fc = {db};
+    pthread_mutex_lock(&db->mutex);
+    int rc = kv_write_batch_iterate(batch, check_family, &fc);
+    pthread_mutex_unlock(&db->mutex);
+    return rc;
+}
+
+static int write_single(kv_db *db, const kv_write_options *wo, kv_write_batch *batch)
+{
+    int rc = kv_write(db, wo, batch);
+    kv_write_batch_free(batch);
+    return rc;
+}
+
+int kv_put(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key, size_t key_len,
+           const void *value, size_t value_len)
+{
+    kv_write_batch batch;
+    kv_write_batch_init(&batch);
+    kv_write_batch_put(&batch, cf, key, key_len, value, value_len);
+    return write_single(db, wo, &batch);
+}
+
+int kv_delete(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key, size_t key_len)
+{
+    kv_write_batch batch;
+    kv_write_batch_init(&batch);
+    kv_write_batch_delete(&batch, cf, key, key_len);
+    return write_single(db, wo, &batch);
+}
+
+int kv_delete_range(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *begin,
+                    size_t begin_len, const void *end, size_t end_len)
+{
+    kv_write_batch batch;
+    kv_write_batch_init(&batch);
+    kv_write_batch_delete_range(&batch, cf, begin, begin_len, end, end_len);
+    return write_single(db, wo, &batch);
+}
+
+void kv_write_batch_put(kv_write_batch *batch, kv_cf *cf, const void *key, size_t key_len,
+                        const void *value, size_t value_len)
+{
+    kv_write_batch_put_cf_id(batch, cf->id, kv_slice_make(key, key_len),
+                             kv_slice_make(value, value_len));
+}
+
+void kv_write_batch_delete(kv_write_batch *batch, kv_cf *cf, const void *key, size_t key_len)
+{
+    kv_write_batch_delete_cf_id(batch, cf->id, kv_slice_make(key, key_len));
+}
+
+void kv_write_batch_delete_range(kv_write_batch *batch, kv_cf *cf, const void *begin,
+                                 size_t begin_len, const void *end, size_t end_len)
+{
+    kv_write_batch_delete_range_cf_id(batch, cf->id, kv_slice_make(begin, begin_len),
+                                      kv_slice_make(end, end_len));
+}
+
+/* A sync of the WAL alone, as fsync() of a file in lsmfs needs: an empty
+ * synced group commit, so it also waits for writes ahead of it. */
+static int sync_wal_op(kv_db *db, void *arg)
+{
+    (void)arg;
+    if (db->wal == NULL)
+        return 0;
+    /* The queue keeps every other writer away from the WAL: the mutex need
+     * not be held across the fsync. */
+    kv_writable *file = kv_log_writer_file(db->wal);
+    pthread_mutex_unlock(&db->mutex);
+    int rc = kv_writable_sync(file);
+    pthread_mutex_lock(&db->mutex);
+    if (rc == 0)
+        atomic_fetch_add(&db->stats.wal_syncs, 1);
+    return rc;
+}
+
+int kv_sync_wal(kv_db *db)
+{
+    return kv_db_write_impl(db, true, NULL, sync_wal_op, NULL);
+}
+
+kv_seq kv_db_oldest_snapshot(kv_db *db)
+{
+    if (db->snapshots.next == &db->snapshots)
+        return kv_version_set_last_sequence(&db->versions);
+    return db->snapshots.next->seq;
+}
