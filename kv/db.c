@@ -355,6 +355,10 @@ static int open_locked(kv_db *db, bool exists)
         rc = kv_version_set_create_new(&db->versions);
         if (rc != 0)
             return rc;
+        /* Start over from what is on disk, as every later open does. */
+        kv_version_set_free(&db->versions);
+        kv_version_set_init(&db->versions, db->env, db->path, db->info_log,
+                            db->options.max_manifest_file_size);
         kv_info_log_printf(db->info_log, "created a new database in %s", db->path);
     }
     rc = kv_version_set_recover(&db->versions);

@@ -285,6 +285,8 @@ static void finish_writers(kv_db *db, kv_writer *last_writer, int status, const 
         pthread_cond_signal(&db->writers_head->cv);
 }
 
+static int check_batch_families(kv_db *db, kv_write_batch *batch);
+
 int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
                      int (*exclusive_op)(kv_db *, void *), void *exclusive_arg)
 {
@@ -297,6 +299,16 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
     pthread_cond_init(&w.cv, NULL);
 
     pthread_mutex_lock(&db->mutex);
+    if (batch != NULL) {
+        /* Reject a batch naming a family that does not exist before it can
+         * reach the WAL. */
+        int rc = check_batch_families(db, batch);
+        if (rc != 0) {
+            pthread_mutex_unlock(&db->mutex);
+            pthread_cond_destroy(&w.cv);
+            return rc;
+        }
+    }
     if (db->writers_tail)
         db->writers_tail->next = &w;
     else
@@ -363,17 +375,12 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
 
 /* ---- public write API ---- */
 
-static int check_batch_families(kv_db *db, kv_write_batch *batch);
-
 int kv_write(kv_db *db, const kv_write_options *wo, kv_write_batch *batch)
 {
     if (batch == NULL)
         return kv_error(KV_INVALID_ARGUMENT, "kv_write: no batch");
     if (kv_write_batch_count(batch) == 0)
         return 0;
-    int rc = check_batch_families(db, batch);
-    if (rc != 0)
-        return rc;
     return kv_db_write_impl(db, wo ? wo->sync : false, batch, NULL, NULL);
 }
 
@@ -394,13 +401,11 @@ static int check_family(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
     return 0;
 }
 
+/* Requires the mutex. */
 static int check_batch_families(kv_db *db, kv_write_batch *batch)
 {
     family_check fc = {db};
-    pthread_mutex_lock(&db->mutex);
-    int rc = kv_write_batch_iterate(batch, check_family, &fc);
-    pthread_mutex_unlock(&db->mutex);
-    return rc;
+    return kv_write_batch_iterate(batch, check_family, &fc);
 }
 
 static int write_single(kv_db *db, const kv_write_options *wo, kv_write_batch *batch)

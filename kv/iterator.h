@@ -8,6 +8,7 @@
 #ifndef KV_ITERATOR_H
 #define KV_ITERATOR_H
 
+#include "dbformat.h"
 #include "slice.h"
 
 typedef struct kv_iter kv_iter;

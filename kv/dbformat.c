@@ -1,0 +1,55 @@
+/*
+ * dbformat.c — internal keys: user_key || fixed64_le(sequence << 8 | type),
+ * ordered by user key ascending, then by the packed trailer descending
+ * (newest first).
+ */
+#include "dbformat.h"
+
+#include "coding.h"
+
+#include <assert.h>
+
+void kv_ikey_append(kv_buf *dst, kv_slice user_key, kv_seq seq, int type)
+{
+    assert(seq <= KV_MAX_SEQUENCE);
+    kv_buf_append(dst, user_key.data, user_key.size);
+    kv_put_fixed64(dst, kv_pack_seq_type(seq, type));
+}
+
+static bool is_known_type(int type)
+{
+    return type == KV_TYPE_DELETION || type == KV_TYPE_VALUE || type == KV_TYPE_RANGE_DELETION;
+}
+
+bool kv_ikey_parse(kv_slice ikey, kv_slice *user_key, kv_seq *seq, int *type)
+{
+    if (ikey.size < 8)
+        return false;
+    uint64_t packed = kv_decode_fixed64(ikey.data + ikey.size - 8);
+    int parsed_type = (int)(packed & 0xff);
+    if (!is_known_type(parsed_type))
+        return false;
+    if (user_key != NULL)
+        *user_key = kv_ikey_user_key(ikey);
+    if (seq != NULL)
+        *seq = packed >> 8;
+    if (type != NULL)
+        *type = parsed_type;
+    return true;
+}
+
+int kv_ikey_compare(kv_slice a, kv_slice b)
+{
+    assert(a.size >= 8 && b.size >= 8);
+    int result = kv_slice_compare(kv_ikey_user_key(a), kv_ikey_user_key(b));
+    if (result != 0)
+        return result;
+    uint64_t a_trailer = kv_decode_fixed64(a.data + a.size - 8);
+    uint64_t b_trailer = kv_decode_fixed64(b.data + b.size - 8);
+    /* Larger trailer (newer sequence) sorts first. */
+    if (a_trailer > b_trailer)
+        return -1;
+    if (a_trailer < b_trailer)
+        return 1;
+    return 0;
+}
