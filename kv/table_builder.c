@@ -293,7 +293,7 @@ static int builder_write_tail(kv_table_builder *b)
 {
     kv_block_handle filter_handle, range_del_handle, properties_handle, metaindex_handle,
         index_handle;
-    bool has_filter, has_range_dels;
+    bool has_filter = false, has_range_dels = false;
     int rc = builder_write_filter(b, &filter_handle, &has_filter);
     if (rc == 0)
         rc = builder_write_range_dels(b, &range_del_handle, &has_range_dels);

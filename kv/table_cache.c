@@ -4,7 +4,6 @@
  * capacity of max_open_files: a table evicted from the cache is closed
  * (and its descriptor with it) once no iterator or lookup holds it.
  */
-#include "dbformat.h" /* iterator.h uses kv_compare_fn without including it */
 #include "table_cache.h"
 
 #include "coding.h"
