@@ -22,10 +22,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { NUM_CF = 2, NUM_KEYS = 256, MAX_VALUE = 8 + 6000 };
 
 static const char *const cf_names[NUM_CF] = {"default", "a"};
+
+/* KV_TEST_VERBOSE=1 traces every operation of the power-cut cycles. */
+static bool verbose(void)
+{
+    const char *v = getenv("KV_TEST_VERBOSE");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void trace(const char *fmt, ...)
+{
+    if (!verbose())
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+static void expect_status_fault(const char *what, int rc, int expected)
+{
+    if (rc != expected) {
+        fprintf(stderr, "%s: expected %s, got %s: %s\n", what, kv_strerror(expected),
+                kv_strerror(rc), kv_errmsg());
+        fail();
+    }
+}
 
 /* ---- values: the first 8 bytes carry the id, the rest follows from it ---- */
 
@@ -304,6 +333,13 @@ static void random_sub(cut_run *r, kv_write_batch *batch)
         kv_write_batch_delete_range(batch, r->cfs[s.cf], key, strlen(key), end, strlen(end));
     }
     log_sub(&r->log, s);
+    static const char *const kinds[] = {"put", "delete", "delete_range"};
+    trace("    %s %s key%04d", kinds[s.kind], cf_names[s.cf], s.k);
+    if (s.kind == SUB_RANGE)
+        trace("..key%04d", s.end);
+    if (s.kind == SUB_PUT)
+        trace(" id %" PRIu64 " (%zu bytes)", s.id, value_len(s.id));
+    trace("\n");
 }
 
 /* One random write (a single operation or a batch) through kv_write. With
@@ -317,6 +353,7 @@ static int random_write(cut_run *r, bool sync)
         random_sub(r, batch);
     kv_write_options wo = {.sync = sync};
     int rc = kv_write(r->db, &wo, batch);
+    trace("  write%s (%d ops): %s\n", sync ? " sync" : "", n, kv_strerror(rc));
     kv_write_batch_destroy(batch);
     log_finish(&r->log, rc == KV_OK);
     return rc;
@@ -362,6 +399,7 @@ static void test_power_cut_cycles(void **state)
         snprintf(phase, sizeof(phase), "power cut %s", context);
         tdb_watchdog(120, phase);
 
+        trace("%s: open\n", context);
         r.db = open_with_env(env, dir, context);
         for (int c = 0; c < NUM_CF; c++) {
             r.cfs[c] = kv_get_cf(r.db, cf_names[c]);
@@ -390,9 +428,12 @@ static void test_power_cut_cycles(void **state)
         for (int i = 0; i < num_ops; i++) {
             bool alive = i < cut_at;
             if (i == cut_at) {
-                if (kv_test_rng_uniform(&r.rng, 2))
+                if (kv_test_rng_uniform(&r.rng, 2)) {
                     kv_flush(r.db, NULL, false); /* a flush racing the cut */
+                    trace("  flush (no wait)\n");
+                }
                 kv_env_fault_set_filesystem_active(env, false);
+                trace("  --- file system dead ---\n");
                 if (kv_test_rng_uniform(&r.rng, 2))
                     break;
             }
@@ -400,10 +441,13 @@ static void test_power_cut_cycles(void **state)
             int rc;
             if (pick < 3) {
                 rc = kv_sync_wal(r.db);
+                trace("  kv_sync_wal: %s\n", kv_strerror(rc));
                 if (rc == KV_OK)
                     must_include = r.log.num_ops;
             } else if (pick < 5) {
-                rc = kv_flush(r.db, NULL, kv_test_rng_uniform(&r.rng, 4) == 0);
+                bool wait = kv_test_rng_uniform(&r.rng, 4) == 0;
+                rc = kv_flush(r.db, NULL, wait);
+                trace("  kv_flush%s: %s\n", wait ? " (wait)" : "", kv_strerror(rc));
             } else {
                 bool sync = kv_test_rng_uniform(&r.rng, 10) == 0;
                 rc = random_write(&r, sync);
@@ -418,6 +462,7 @@ static void test_power_cut_cycles(void **state)
         }
         kv_env_fault_set_filesystem_active(env, false);
         int rc = kv_close(r.db); /* errors allowed: the disk is dead */
+        trace("  close: %s; power cut\n", rc ? kv_errmsg() : "ok");
         if (rc != KV_OK)
             close_errors++;
         r.db = NULL;
@@ -449,6 +494,89 @@ static void test_power_cut_cycles(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* ---- targeted durability cases (found by the cycles above) ---- */
+
+static kv_db *open_plain(kv_env *env, const char *dir)
+{
+    kv_options o;
+    kv_options_init(&o);
+    o.create_if_missing = true;
+    o.env = env;
+    return tdb_open(&o, dir);
+}
+
+static void power_cut_and_reopen(kv_env *env, kv_db **db, const char *dir)
+{
+    kv_env_fault_set_filesystem_active(env, false);
+    kv_close(*db); /* errors allowed */
+    assert_int_equal(kv_env_fault_power_cut(env), 0);
+    kv_env_fault_set_filesystem_active(env, true);
+    *db = open_plain(env, dir);
+}
+
+/* After a WAL append failed, kv_sync_wal must not report success while
+ * acknowledged writes were never synced (like fsync after a writeback
+ * error): either it makes them durable or it fails. */
+static void test_sync_wal_after_failed_write(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-sync-after-failure");
+    kv_env *env = kv_env_fault_create();
+    kv_db *db = open_plain(env, dir);
+    kv_cf *cf = kv_default_cf(db);
+    tdb_put(db, cf, "a", "acknowledged");
+    kv_env_fault_set_filesystem_active(env, false);
+    int rc = kv_put(db, NULL, cf, "b", 1, "failed", 6);
+    assert_true(rc < 0);
+    rc = kv_sync_wal(db);
+    printf("kv_sync_wal with a dead disk after a failed write: %s\n", kv_strerror(rc));
+    power_cut_and_reopen(env, &db, dir);
+    cf = kv_default_cf(db);
+    if (rc == KV_OK) {
+        char *v;
+        size_t n;
+        int get_rc = kv_get(db, NULL, cf, "a", 1, &v, &n);
+        if (get_rc == KV_OK)
+            kv_free(v);
+        if (get_rc != KV_OK) {
+            fprintf(stderr, "kv_sync_wal returned success, yet the acknowledged write before it "
+                            "is gone after a power cut\n");
+            fail();
+        }
+    }
+    tdb_expect_missing(db, NULL, cf, "b");
+    tdb_close(db);
+    kv_env_fault_destroy(env);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A sync write makes everything acknowledged before it durable, even when
+ * a write in between failed (disk full) and the engine switched WALs. */
+static void test_sync_write_after_failed_write(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-sync-after-enospc");
+    kv_env *env = kv_env_fault_create();
+    kv_db *db = open_plain(env, dir);
+    kv_cf *cf = kv_default_cf(db);
+    tdb_put(db, cf, "a", "acknowledged");
+    kv_env_fault_set_space_budget(env, 0);
+    int rc = kv_put(db, NULL, cf, "b", 1, "failed", 6);
+    expect_status_fault("write with the disk full", rc, KV_NO_SPACE);
+    kv_env_fault_set_space_budget(env, UINT64_MAX);
+    kv_write_options wo = {.sync = true};
+    rc = kv_put(db, &wo, cf, "c", 1, "synced", 6);
+    assert_int_equal(rc, KV_OK);
+    power_cut_and_reopen(env, &db, dir);
+    cf = kv_default_cf(db);
+    tdb_expect(db, NULL, cf, "c", "synced");
+    tdb_expect(db, NULL, cf, "a", "acknowledged"); /* before a synced write */
+    tdb_expect_missing(db, NULL, cf, "b");
+    tdb_close(db);
+    kv_env_fault_destroy(env);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- full disk ---- */
 
 static void expect_value_id(kv_db *db, kv_cf *cf, const char *key, uint64_t id, const char *context)
@@ -467,20 +595,33 @@ static void expect_value_id(kv_db *db, kv_cf *cf, const char *key, uint64_t id, 
     free(want);
 }
 
-static void test_disk_full(void **state)
+/* Fills the disk through a database whose memtables hold `write_buffer`
+ * bytes: with a small one the first write to fail is a flush's (the
+ * failure reaches writers from the background), with a large one it is the
+ * WAL append itself. Checks KV_NO_SPACE, that acknowledged data stays
+ * readable and failed writes never appear, and that writes resume once
+ * space returns: the engine retries its flush with a growing pause, so
+ * the test polls for a while; as a last resort it reopens and reports. */
+static void run_disk_full(const char *name, size_t write_buffer, uint64_t budget)
 {
-    (void)state;
-    char *dir = kv_test_tmpdir("db-disk-full");
+    char *dir = kv_test_tmpdir(name);
     kv_env *env = kv_env_fault_create();
-    tdb_watchdog(120, "disk full");
-    kv_db *db = open_with_env(env, dir, "disk full");
+    static char phase[96];
+    snprintf(phase, sizeof(phase), "%s", name);
+    tdb_watchdog(120, phase);
+    kv_options o;
+    kv_options_init(&o);
+    o.create_if_missing = true;
+    o.env = env;
+    o.cf.write_buffer_size = write_buffer;
+    kv_db *db = tdb_open(&o, dir);
     kv_cf *cf = kv_default_cf(db);
     char *value = malloc(MAX_VALUE);
     enum { MAX_KEYS = 20000 };
     uint64_t *acked = calloc(MAX_KEYS, sizeof(uint64_t)); /* value id per key, 0: none */
 
     /* Fill until the budget runs out. Keys are distinct; ids start at 1. */
-    kv_env_fault_set_space_budget(env, 1 << 20);
+    kv_env_fault_set_space_budget(env, budget);
     int failed_at = -1, rc = 0;
     for (int i = 0; i < MAX_KEYS; i++) {
         char key[16];
@@ -496,12 +637,12 @@ static void test_disk_full(void **state)
         acked[i] = id;
     }
     if (failed_at < 0) {
-        fprintf(stderr, "never ran out of space\n");
+        fprintf(stderr, "%s: never ran out of space\n", name);
         fail();
     }
-    printf("disk full after %d writes: %s: %s\n", failed_at, kv_strerror(rc), kv_errmsg());
+    printf("%s: full after %d writes: %s: %s\n", name, failed_at, kv_strerror(rc), kv_errmsg());
     if (rc != KV_NO_SPACE) {
-        fprintf(stderr, "the write that hit the full disk got %s, want KV_NO_SPACE: %s\n",
+        fprintf(stderr, "%s: the write that hit the full disk got %s, want KV_NO_SPACE: %s\n", name,
                 kv_strerror(rc), kv_errmsg());
         fail();
     }
@@ -512,46 +653,51 @@ static void test_disk_full(void **state)
     for (int i = 0; i < failed_at; i++) {
         char key[16];
         snprintf(key, sizeof(key), "fill%06d", i);
-        expect_value_id(db, cf, key, acked[i], "while full");
+        expect_value_id(db, cf, key, acked[i], name);
     }
     tdb_expect_missing(db, NULL, cf, failed_key);
     /* Still full: writes keep failing, with KV_NO_SPACE. */
-    rc = kv_put(db, NULL, cf, "more", 4, value, 1000);
-    printf("write while still full: %s\n", kv_strerror(rc));
+    make_value(1, value);
+    rc = kv_put(db, NULL, cf, "more", 4, value, value_len(1));
     if (rc != KV_NO_SPACE) {
-        fprintf(stderr, "write while still full: want KV_NO_SPACE, got %s: %s\n", kv_strerror(rc),
-                kv_errmsg());
+        fprintf(stderr, "%s: write while still full: want KV_NO_SPACE, got %s: %s\n", name,
+                kv_strerror(rc), kv_errmsg());
         fail();
     }
 
-    /* Space comes back. */
+    /* Space comes back: writes must resume (poll up to 20 s). */
     kv_env_fault_set_space_budget(env, UINT64_MAX);
-    rc = kv_put(db, NULL, cf, "after", 5, "space", 5);
-    if (rc != KV_OK) {
-        /* Give the engine a chance to notice (a flush retries). */
-        int flush_rc = kv_flush(db, NULL, true);
-        printf("first write after space returned: %s (%s); kv_flush: %s\n", kv_strerror(rc),
-               kv_errmsg(), kv_strerror(flush_rc));
-        rc = kv_put(db, NULL, cf, "after", 5, "space", 5);
+    uint64_t start = kv_env_now_micros();
+    int attempts = 0;
+    while ((rc = kv_put(db, NULL, cf, "after", 5, "space", 5)) != KV_OK &&
+           kv_env_now_micros() - start < 20000000) {
+        attempts++;
+        usleep(20000);
     }
     bool resumed_in_place = rc == KV_OK;
-    printf("after space returned: writes %s\n",
-           resumed_in_place ? "resume in place" : "still fail; reopening");
+    printf("%s: after space returned, writes %s after %.2f s (%d failed attempts)\n", name,
+           resumed_in_place ? "resumed" : "still FAIL", (kv_env_now_micros() - start) / 1e6,
+           attempts);
+    char resume_error[600] = "";
     if (!resumed_in_place) {
-        fprintf(stderr, "NOTE: writes did not resume after space returned (%s: %s)\n",
-                kv_strerror(rc), kv_errmsg());
+        snprintf(resume_error, sizeof(resume_error), "%s: %s", kv_strerror(rc), kv_errmsg());
         kv_close(db); /* errors allowed */
-        db = open_with_env(env, dir, "reopen after disk full");
+        db = tdb_open(&o, dir);
         cf = kv_default_cf(db);
         rc = kv_put(db, NULL, cf, "after", 5, "space", 5);
         if (rc != KV_OK) {
-            fprintf(stderr, "writes fail even after reopen: %s: %s\n", kv_strerror(rc),
+            fprintf(stderr, "%s: writes fail even after reopen: %s: %s\n", name, kv_strerror(rc),
                     kv_errmsg());
             fail();
         }
     }
     tdb_put(db, cf, "after2", "x");
-    assert_int_equal(kv_flush(db, NULL, true), 0);
+    rc = kv_flush(db, NULL, true);
+    if (rc != KV_OK) {
+        fprintf(stderr, "%s: kv_flush after space returned: %s: %s\n", name, kv_strerror(rc),
+                kv_errmsg());
+        fail();
+    }
     for (int i = 0; i < failed_at; i += 3) {
         char key[16];
         snprintf(key, sizeof(key), "fill%06d", i);
@@ -561,7 +707,7 @@ static void test_disk_full(void **state)
 
     /* Nothing acknowledged was lost, and the failed writes did not come
      * back from some buffer. */
-    db = open_with_env(env, dir, "reopen after disk full");
+    db = tdb_open(&o, dir);
     cf = kv_default_cf(db);
     for (int i = 0; i < failed_at; i++) {
         char key[16];
@@ -579,14 +725,33 @@ static void test_disk_full(void **state)
     kv_env_fault_destroy(env);
     kv_test_cleanup_dir(dir);
     if (!resumed_in_place)
-        fail_msg("the engine does not resume writing when space returns without a reopen");
+        fail_msg("%s: writes did not resume within 20 s after space returned (only after a "
+                 "reopen); last error: %s",
+                 name, resume_error);
+}
+
+/* The first write to fail is a background flush's. */
+static void test_disk_full_during_flush(void **state)
+{
+    (void)state;
+    run_disk_full("db-disk-full-flush", 64 << 10, 1 << 20);
+}
+
+/* The first write to fail is the WAL append of a user write. */
+static void test_disk_full_in_wal(void **state)
+{
+    (void)state;
+    run_disk_full("db-disk-full-wal", 64 << 20, 256 << 10);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_wal_after_failed_write),
+        cmocka_unit_test(test_sync_write_after_failed_write),
         cmocka_unit_test(test_power_cut_cycles),
-        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_disk_full_during_flush),
+        cmocka_unit_test(test_disk_full_in_wal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,7 +65,8 @@ void tdb_expect_bytes(kv_db *db, const kv_read_options *ro, kv_cf *cf, const voi
     int rc = kv_get(db, ro, cf, key, key_len, &got, &got_len);
     if (rc != KV_OK) {
         print_bytes("kv_get failed for key", key, key_len);
-        fprintf(stderr, "  status %s (%d): %s\n", kv_strerror(rc), rc, kv_errmsg());
+        fprintf(stderr, "  status %s (%d): %s\n", kv_strerror(rc), rc,
+                rc == KV_NOT_FOUND ? "" : kv_errmsg());
         fail();
     }
     if (got_len != len || (len > 0 && memcmp(got, value, len) != 0)) {
