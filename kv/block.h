@@ -32,7 +32,10 @@ void kv_block_builder_add(kv_block_builder *b, kv_slice key, kv_slice value);
 /* Appends the restart trailer; the contents stay valid until reset. */
 kv_slice kv_block_builder_finish(kv_block_builder *b);
 size_t kv_block_builder_size_estimate(const kv_block_builder *b);
-static inline bool kv_block_builder_empty(const kv_block_builder *b) { return b->buffer.size == 0; }
+static inline bool kv_block_builder_empty(const kv_block_builder *b)
+{
+    return b->buffer.size == 0;
+}
 
 /* A parsed, immutable block. Owns its contents (malloc'd). */
 typedef struct kv_block kv_block;

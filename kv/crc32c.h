@@ -11,7 +11,10 @@
 
 /* crc of (A || data) given crc = crc32c(A). */
 uint32_t kv_crc32c_extend(uint32_t crc, const void *data, size_t n);
-static inline uint32_t kv_crc32c(const void *data, size_t n) { return kv_crc32c_extend(0, data, n); }
+static inline uint32_t kv_crc32c(const void *data, size_t n)
+{
+    return kv_crc32c_extend(0, data, n);
+}
 
 /* The portable implementation, exposed so tests can compare both paths. */
 uint32_t kv_crc32c_extend_portable(uint32_t crc, const void *data, size_t n);

@@ -26,11 +26,11 @@ struct kv_writable {
     kv_env *env;
     char *path;
     int fd;
-    uint64_t size;        /* bytes appended, flushed or not */
-    uint64_t flushed;     /* bytes handed to the kernel */
+    uint64_t size;    /* bytes appended, flushed or not */
+    uint64_t flushed; /* bytes handed to the kernel */
     kv_buf buffer;
     size_t buffer_size;
-    void *env_state;      /* owned by the env implementation */
+    void *env_state; /* owned by the env implementation */
 };
 
 struct kv_random {
@@ -90,7 +90,8 @@ int kv_env_truncate(kv_env *env, const char *path, uint64_t size);
 
 /* These act on the real file system directly (the fault env need not see
  * them): directory listing, creation, existence, size, and the LOCK. */
-int kv_env_list_dir(const char *dir, char ***names, size_t *count); /* free with kv_env_free_names */
+int kv_env_list_dir(const char *dir, char ***names,
+                    size_t *count); /* free with kv_env_free_names */
 void kv_env_free_names(char **names, size_t count);
 int kv_env_mkdir(const char *dir); /* 0 if it already exists */
 bool kv_env_file_exists(const char *path);

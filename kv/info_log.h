@@ -13,6 +13,7 @@ typedef struct kv_info_log kv_info_log;
 kv_info_log *kv_info_log_open(const char *dbpath);
 void kv_info_log_close(kv_info_log *log);
 /* "2026/11/25-09:01:02.123456 <message>\n"; log may be NULL. */
-void kv_info_log_printf(kv_info_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kv_info_log_printf(kv_info_log *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -29,15 +29,42 @@ struct kv_iter {
     const struct kv_iter_ops *ops;
 };
 
-static inline bool kv_iter_valid(kv_iter *it) { return it->ops->valid(it); }
-static inline void kv_iter_seek_to_first(kv_iter *it) { it->ops->seek_to_first(it); }
-static inline void kv_iter_seek_to_last(kv_iter *it) { it->ops->seek_to_last(it); }
-static inline void kv_iter_seek(kv_iter *it, kv_slice target) { it->ops->seek(it, target); }
-static inline void kv_iter_next(kv_iter *it) { it->ops->next(it); }
-static inline void kv_iter_prev(kv_iter *it) { it->ops->prev(it); }
-static inline kv_slice kv_iter_key(kv_iter *it) { return it->ops->key(it); }
-static inline kv_slice kv_iter_value(kv_iter *it) { return it->ops->value(it); }
-static inline int kv_iter_status(kv_iter *it) { return it->ops->status(it); }
+static inline bool kv_iter_valid(kv_iter *it)
+{
+    return it->ops->valid(it);
+}
+static inline void kv_iter_seek_to_first(kv_iter *it)
+{
+    it->ops->seek_to_first(it);
+}
+static inline void kv_iter_seek_to_last(kv_iter *it)
+{
+    it->ops->seek_to_last(it);
+}
+static inline void kv_iter_seek(kv_iter *it, kv_slice target)
+{
+    it->ops->seek(it, target);
+}
+static inline void kv_iter_next(kv_iter *it)
+{
+    it->ops->next(it);
+}
+static inline void kv_iter_prev(kv_iter *it)
+{
+    it->ops->prev(it);
+}
+static inline kv_slice kv_iter_key(kv_iter *it)
+{
+    return it->ops->key(it);
+}
+static inline kv_slice kv_iter_value(kv_iter *it)
+{
+    return it->ops->value(it);
+}
+static inline int kv_iter_status(kv_iter *it)
+{
+    return it->ops->status(it);
+}
 static inline void kv_iter_destroy(kv_iter *it)
 {
     if (it)

@@ -50,10 +50,10 @@ kv_iter *kv_memtable_iter_create(kv_memtable *mem);
 
 size_t kv_memtable_memory_usage(const kv_memtable *mem); /* bytes, any thread */
 uint64_t kv_memtable_num_entries(const kv_memtable *mem);
-uint64_t kv_memtable_num_deletes(const kv_memtable *mem);      /* point tombstones */
+uint64_t kv_memtable_num_deletes(const kv_memtable *mem); /* point tombstones */
 uint64_t kv_memtable_num_range_deletes(const kv_memtable *mem);
-uint64_t kv_memtable_data_size(const kv_memtable *mem);        /* key + value bytes */
-kv_seq kv_memtable_first_seq(const kv_memtable *mem);          /* 0 when empty */
+uint64_t kv_memtable_data_size(const kv_memtable *mem); /* key + value bytes */
+kv_seq kv_memtable_first_seq(const kv_memtable *mem);   /* 0 when empty */
 kv_seq kv_memtable_last_seq(const kv_memtable *mem);
 
 /* Bookkeeping used by the flush path (set by the db under its mutex). */

@@ -54,15 +54,21 @@ void kv_buf_reserve(kv_buf *buf, size_t cap);
 void kv_buf_append(kv_buf *buf, const void *data, size_t n);
 void kv_buf_append_byte(kv_buf *buf, char byte);
 void kv_buf_set(kv_buf *buf, const void *data, size_t n); /* replace contents */
-void kv_buf_resize(kv_buf *buf, size_t size);              /* new bytes undefined */
-static inline void kv_buf_clear(kv_buf *buf) { buf->size = 0; }
+void kv_buf_resize(kv_buf *buf, size_t size);             /* new bytes undefined */
+static inline void kv_buf_clear(kv_buf *buf)
+{
+    buf->size = 0;
+}
 void kv_buf_free(kv_buf *buf);
-static inline kv_slice kv_buf_slice(const kv_buf *buf) { return kv_slice_make(buf->data, buf->size); }
+static inline kv_slice kv_buf_slice(const kv_buf *buf)
+{
+    return kv_slice_make(buf->data, buf->size);
+}
 
-void *kv_malloc(size_t n);            /* aborts on failure */
-void *kv_calloc(size_t n, size_t m);  /* aborts on failure */
-void *kv_realloc(void *p, size_t n);  /* aborts on failure */
-char *kv_strdup(const char *s);       /* aborts on failure */
+void *kv_malloc(size_t n);                /* aborts on failure */
+void *kv_calloc(size_t n, size_t m);      /* aborts on failure */
+void *kv_realloc(void *p, size_t n);      /* aborts on failure */
+char *kv_strdup(const char *s);           /* aborts on failure */
 char *kv_memdup(const void *p, size_t n); /* copy, plus a NUL after n bytes */
 char *kv_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* malloc'd */
 

@@ -25,8 +25,8 @@ kv_table *kv_table_cache_table(kv_cache_handle *handle);
 void kv_table_cache_release(kv_table_cache *tc, kv_cache_handle *handle);
 
 /* Point lookup in table `number` (opened if needed). */
-int kv_table_cache_get(kv_table_cache *tc, uint64_t number, uint64_t file_size,
-                       kv_lookup *lookup, bool fill_cache);
+int kv_table_cache_get(kv_table_cache *tc, uint64_t number, uint64_t file_size, kv_lookup *lookup,
+                       bool fill_cache);
 /* An iterator over table `number` that keeps the table open until it is
  * destroyed; on open failure, an empty iterator carrying the error. */
 kv_iter *kv_table_cache_iter(kv_table_cache *tc, uint64_t number, uint64_t file_size,

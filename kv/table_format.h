@@ -60,7 +60,7 @@ int kv_write_block(kv_writable *file, kv_slice contents, int compression, kv_blo
 
 /* Table properties, stored in the properties block as name -> varint64. */
 typedef struct kv_table_properties {
-    uint64_t num_entries;          /* point entries, incl. deletions */
+    uint64_t num_entries; /* point entries, incl. deletions */
     uint64_t num_deletions;
     uint64_t num_range_deletions;
     uint64_t num_data_blocks;

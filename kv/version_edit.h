@@ -67,7 +67,8 @@ typedef struct kv_version_edit {
 void kv_version_edit_init(kv_version_edit *edit);
 void kv_version_edit_free(kv_version_edit *edit); /* frees fields; edit reusable after init */
 void kv_version_edit_set_cf_add(kv_version_edit *edit, uint32_t cf, const char *name);
-void kv_version_edit_add_file(kv_version_edit *edit, int level, const kv_file_meta *meta); /* copies */
+void kv_version_edit_add_file(kv_version_edit *edit, int level,
+                              const kv_file_meta *meta); /* copies */
 void kv_version_edit_delete_file(kv_version_edit *edit, int level, uint64_t number);
 
 void kv_version_edit_encode(const kv_version_edit *edit, kv_buf *dst);

@@ -57,12 +57,12 @@ enum kv_compression { KV_COMPRESSION_NONE = 0, KV_COMPRESSION_SNAPPY = 1 };
 
 /* Options of one column family. */
 typedef struct kv_cf_options {
-    size_t write_buffer_size;        /* memtable size that triggers a switch; 64 MiB */
-    int max_write_buffer_number;     /* memtables (active + immutable) before writes stop; 4 */
-    size_t block_size;               /* uncompressed SST data block size; 4 KiB */
-    int block_restart_interval;      /* keys between restart points; 16 */
-    int bloom_bits_per_key;          /* 0 disables the filter; 10 */
-    int compression;                 /* enum kv_compression; snappy */
+    size_t write_buffer_size;    /* memtable size that triggers a switch; 64 MiB */
+    int max_write_buffer_number; /* memtables (active + immutable) before writes stop; 4 */
+    size_t block_size;           /* uncompressed SST data block size; 4 KiB */
+    int block_restart_interval;  /* keys between restart points; 16 */
+    int bloom_bits_per_key;      /* 0 disables the filter; 10 */
+    int compression;             /* enum kv_compression; snappy */
     int level0_file_num_compaction_trigger; /* 4 */
     int level0_slowdown_writes_trigger;     /* 20 */
     int level0_stop_writes_trigger;         /* 36 */
@@ -74,17 +74,17 @@ typedef struct kv_cf_options {
 /* Options of a database. Initialize with kv_options_init() and change
  * fields; kv_open() validates them. */
 typedef struct kv_options {
-    bool create_if_missing;      /* false */
-    bool error_if_exists;        /* false */
-    bool paranoid_checks;        /* verify every block read; true */
-    size_t block_cache_size;     /* bytes of uncompressed blocks cached; 64 MiB */
-    int max_open_files;          /* SST files kept open (bounded fd use); 1000 */
-    int max_background_flushes;  /* FlushJob threads; 1 */
-    int max_background_compactions; /* compaction threads; 1 */
+    bool create_if_missing;          /* false */
+    bool error_if_exists;            /* false */
+    bool paranoid_checks;            /* verify every block read; true */
+    size_t block_cache_size;         /* bytes of uncompressed blocks cached; 64 MiB */
+    int max_open_files;              /* SST files kept open (bounded fd use); 1000 */
+    int max_background_flushes;      /* FlushJob threads; 1 */
+    int max_background_compactions;  /* compaction threads; 1 */
     uint64_t max_manifest_file_size; /* MANIFEST rewritten past this; 64 MiB */
-    uint64_t delayed_write_rate;  /* bytes/s allowed while writes are slowed; 16 MiB */
-    struct kv_env *env;          /* NULL: the real file system */
-    kv_cf_options cf;            /* options of every column family */
+    uint64_t delayed_write_rate;     /* bytes/s allowed while writes are slowed; 16 MiB */
+    struct kv_env *env;              /* NULL: the real file system */
+    kv_cf_options cf;                /* options of every column family */
 } kv_options;
 
 void kv_options_init(kv_options *options);
@@ -135,8 +135,7 @@ uint32_t kv_cf_id(const kv_cf *cf);
 
 int kv_put(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key, size_t key_len,
            const void *value, size_t value_len);
-int kv_delete(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key,
-              size_t key_len);
+int kv_delete(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key, size_t key_len);
 /* Deletes every key k with begin <= k < end, as one record. */
 int kv_delete_range(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *begin,
                     size_t begin_len, const void *end, size_t end_len);
@@ -195,15 +194,16 @@ int kv_flush(kv_db *db, kv_cf *cf, bool wait);
 
 /* Counters since open. */
 typedef struct kv_stats {
-    uint64_t keys_written, bytes_written;       /* user writes */
-    uint64_t wal_bytes, wal_syncs, wal_writes;  /* WAL appends (group commits) */
-    uint64_t write_groups, grouped_writes;      /* group commit: groups, writes in groups */
+    uint64_t keys_written, bytes_written;      /* user writes */
+    uint64_t wal_bytes, wal_syncs, wal_writes; /* WAL appends (group commits) */
+    uint64_t write_groups, grouped_writes;     /* group commit: groups, writes in groups */
     uint64_t flushes, flush_bytes_in, flush_bytes_out, flush_micros;
     uint64_t compactions, compaction_bytes_read, compaction_bytes_written, compaction_micros;
     uint64_t stall_micros, stall_slowdowns, stall_stops;
     uint64_t block_cache_hits, block_cache_misses, bloom_useful, bloom_checked;
     uint64_t gets, get_hits;
-    uint64_t sst_bytes_written; /* flush + compaction output: with wal_bytes, the write amplification */
+    uint64_t
+        sst_bytes_written; /* flush + compaction output: with wal_bytes, the write amplification */
 } kv_stats;
 
 void kv_get_stats(kv_db *db, kv_stats *out);
