@@ -36,7 +36,6 @@ static int kv_engine_open(const bench_settings *settings, const char *dir, void 
     kv_options options;
     kv_options_init(&options);
     options.create_if_missing = true;
-    options.error_if_exists = true;
     options.block_cache_size = settings->cache_size;
     options.cf.write_buffer_size = settings->write_buffer_size;
     options.cf.block_size = BENCH_BLOCK_SIZE;
@@ -191,7 +190,6 @@ static int rocksdb_engine_open(const bench_settings *settings, const char *dir, 
     rocksdb_bench_db *handle = bench_calloc(1, sizeof *handle);
     handle->options = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(handle->options, 1);
-    rocksdb_options_set_error_if_exists(handle->options, 1);
     rocksdb_options_set_write_buffer_size(handle->options, settings->write_buffer_size);
     rocksdb_options_set_compression(handle->options, settings->snappy ? rocksdb_snappy_compression
                                                                       : rocksdb_no_compression);
@@ -345,7 +343,6 @@ static int leveldb_engine_open(const bench_settings *settings, const char *dir, 
     leveldb_bench_db *handle = bench_calloc(1, sizeof *handle);
     handle->options = leveldb_options_create();
     leveldb_options_set_create_if_missing(handle->options, 1);
-    leveldb_options_set_error_if_exists(handle->options, 1);
     leveldb_options_set_write_buffer_size(handle->options, settings->write_buffer_size);
     leveldb_options_set_compression(handle->options, settings->snappy ? leveldb_snappy_compression
                                                                       : leveldb_no_compression);
