@@ -315,7 +315,7 @@ static int read_current(kv_version_set *vs, uint64_t *manifest_number, char **ma
     char *text = kv_memdup(contents.data, contents.size);
     kv_buf_free(&contents);
     size_t len = strlen(text);
-    uint64_t number;
+    uint64_t number = 0;
     enum kv_file_type type;
     if (len < 2 || text[len - 1] != '\n' || (text[len - 1] = '\0', false) ||
         !kv_parse_file_name(text, &number, &type) || type != KV_FILE_MANIFEST) {
@@ -333,8 +333,8 @@ static int read_current(kv_version_set *vs, uint64_t *manifest_number, char **ma
 
 int kv_version_set_recover(kv_version_set *vs)
 {
-    uint64_t number;
-    char *path;
+    uint64_t number = 0;
+    char *path = NULL;
     int rc = read_current(vs, &number, &path);
     if (rc != 0)
         return rc;

@@ -318,7 +318,7 @@ int kv_log_reader_read_record(kv_log_reader *reader, kv_slice *record, kv_buf *s
     bool in_record = false;
     uint64_t record_offset = 0;
     for (;;) {
-        log_fragment fragment;
+        log_fragment fragment = {0};
         int result = next_fragment(reader, &fragment);
         if (result < 0)
             return fail(reader, result);
