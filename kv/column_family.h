@@ -39,16 +39,16 @@ struct kv_cf {
     kv_cf_options options;
     kv_table_options table_options;
 
-    kv_memtable *mem;      /* active memtable */
-    kv_memtable_list imm;  /* immutable, oldest first */
-    kv_version *current;   /* current version (a reference) */
+    kv_memtable *mem;     /* active memtable */
+    kv_memtable_list imm; /* immutable, oldest first */
+    kv_version *current;  /* current version (a reference) */
     kv_superversion *super_version;
     /* WALs numbered below log_number hold nothing of this family that is
      * not in its SSTs. */
     uint64_t log_number;
     bool flush_scheduled; /* on the FlushScheduler, or a FlushJob running */
     bool flush_running;
-    int flush_failures;   /* consecutive, for retry backoff */
+    int flush_failures; /* consecutive, for retry backoff */
 };
 
 /* Builds a new SuperVersion from cf's current state and installs it.

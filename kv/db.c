@@ -121,8 +121,7 @@ void kv_db_delete_obsolete_files(kv_db *db)
         if (!kv_parse_file_name(names[i], &number, &type))
             continue;
         bool obsolete = (type == KV_FILE_TABLE && !table_is_live(db, number)) ||
-                        (type == KV_FILE_MANIFEST &&
-                         number != db->versions.manifest_file_number) ||
+                        (type == KV_FILE_MANIFEST && number != db->versions.manifest_file_number) ||
                         type == KV_FILE_TEMP;
         if (!obsolete)
             continue;
@@ -239,7 +238,8 @@ static int replay_wal(kv_db *db, uint64_t number)
             rc = kv_write_batch_iterate(&batch, replay_entry, &ctx);
         }
         if (rc != 0) {
-            rc = kv_error(rc, "%s: bad record at offset %" PRIu64 ": %s", name, offset, kv_errmsg());
+            rc =
+                kv_error(rc, "%s: bad record at offset %" PRIu64 ": %s", name, offset, kv_errmsg());
             break;
         }
         records++;
@@ -436,7 +436,8 @@ int kv_open(const kv_options *options, const char *path, kv_db **out)
     kv_version_set_init(&db->versions, db->env, path, db->info_log,
                         options->max_manifest_file_size);
     db->block_cache = kv_cache_create(options->block_cache_size, -1);
-    db->table_cache = kv_table_cache_create(db->env, path, options->max_open_files, db->block_cache);
+    db->table_cache =
+        kv_table_cache_create(db->env, path, options->max_open_files, db->block_cache);
 
     pthread_mutex_lock(&db->mutex);
     rc = open_locked(db, exists);
@@ -535,8 +536,14 @@ kv_cf *kv_get_cf(kv_db *db, const char *name)
     return found;
 }
 
-const char *kv_cf_name(const kv_cf *cf) { return cf->name; }
-uint32_t kv_cf_id(const kv_cf *cf) { return cf->id; }
+const char *kv_cf_name(const kv_cf *cf)
+{
+    return cf->name;
+}
+uint32_t kv_cf_id(const kv_cf *cf)
+{
+    return cf->id;
+}
 
 typedef struct create_cf_args {
     const char *name;

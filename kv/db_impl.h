@@ -82,8 +82,8 @@ struct kv_db {
     /* WAL */
     kv_log_writer *wal;
     uint64_t wal_number;
-    bool wal_broken;        /* a failed append: switch to a new WAL first */
-    uint64_t *alive_wals;   /* numbers of WAL files on disk, ascending */
+    bool wal_broken;      /* a failed append: switch to a new WAL first */
+    uint64_t *alive_wals; /* numbers of WAL files on disk, ascending */
     size_t num_alive_wals, alive_wals_cap;
     uint64_t total_wal_bytes_estimate;
 
@@ -113,7 +113,8 @@ struct kv_db {
 int kv_options_validate(const kv_options *options);
 
 /* db.c */
-kv_cf *kv_db_find_cf_by_id(kv_db *db, uint32_t id); /* live only; mutex not required for lookup by leader */
+kv_cf *kv_db_find_cf_by_id(kv_db *db,
+                           uint32_t id); /* live only; mutex not required for lookup by leader */
 /* Deletes WALs no family needs, SSTs no version references, and stale
  * MANIFESTs. Requires the mutex. */
 void kv_db_delete_obsolete_files(kv_db *db);

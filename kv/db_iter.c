@@ -20,7 +20,7 @@ enum direction { FORWARD, REVERSE };
 struct kv_iterator {
     kv_db *db;
     kv_superversion *sv;
-    kv_iter *iter; /* merging iterator over internal keys */
+    kv_iter *iter;                  /* merging iterator over internal keys */
     kv_frag_tombstones *tombstones; /* all sources' range tombstones, or NULL */
     kv_seq snapshot;
     enum direction direction;
@@ -60,8 +60,7 @@ static void find_next_user_entry(kv_iterator *it, bool skipping)
                 kv_buf_set(&it->saved_key, user_key.data, user_key.size);
                 skipping = true;
             } else if (type == KV_TYPE_VALUE) {
-                if (!(skipping &&
-                      kv_slice_compare(user_key, kv_buf_slice(&it->saved_key)) <= 0)) {
+                if (!(skipping && kv_slice_compare(user_key, kv_buf_slice(&it->saved_key)) <= 0)) {
                     it->valid = true;
                     kv_buf_clear(&it->saved_key);
                     return;
@@ -295,8 +294,8 @@ kv_iterator *kv_db_iter_create(kv_db *db, kv_cf *cf, kv_superversion *sv, kv_seq
     for (int level = 0; level < KV_NUM_LEVELS; level++) {
         for (size_t i = 0; i < v->num_files[level]; i++) {
             const kv_file_meta *f = v->files[level][i];
-            children[n++] = kv_table_cache_iter(db->table_cache, f->number, f->file_size,
-                                                fill_cache);
+            children[n++] =
+                kv_table_cache_iter(db->table_cache, f->number, f->file_size, fill_cache);
             if (f->num_range_deletions == 0)
                 continue;
             kv_cache_handle *handle;

@@ -133,8 +133,8 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
     kv_lookup lookup;
     memset(&lookup, 0, sizeof(lookup));
     lookup.user_key = kv_slice_make(key, key_len);
-    lookup.snapshot = ro && ro->snapshot ? ro->snapshot->node.seq
-                                         : kv_version_set_last_sequence(&db->versions);
+    lookup.snapshot =
+        ro && ro->snapshot ? ro->snapshot->node.seq : kv_version_set_last_sequence(&db->versions);
     lookup.value = &buf;
     rc = get_internal(db, sv, &lookup, ro ? ro->fill_cache : true);
     kv_superversion_unref(sv);
@@ -163,8 +163,8 @@ kv_iterator *kv_iterator_create(kv_db *db, const kv_read_options *ro, kv_cf *cf)
         return NULL;
     pthread_mutex_lock(&db->mutex);
     kv_superversion *sv = kv_cf_get_super_version(cf);
-    kv_seq snapshot = ro && ro->snapshot ? ro->snapshot->node.seq
-                                         : kv_version_set_last_sequence(&db->versions);
+    kv_seq snapshot =
+        ro && ro->snapshot ? ro->snapshot->node.seq : kv_version_set_last_sequence(&db->versions);
     pthread_mutex_unlock(&db->mutex);
     return kv_db_iter_create(db, cf, sv, snapshot, ro ? ro->fill_cache : true);
 }
@@ -276,9 +276,8 @@ static void append_stats(kv_db *db, kv_buf *out)
              "flushes: %" PRIu64 ", %" PRIu64 " bytes in, %" PRIu64 " bytes out, %.1f s\n",
              s.flushes, s.flush_bytes_in, s.flush_bytes_out, s.flush_micros / 1e6);
     kv_buf_append(out, line, strlen(line));
-    snprintf(line, sizeof(line),
-             "stalls: %.3f s, %" PRIu64 " slowdowns, %" PRIu64 " stops\n", s.stall_micros / 1e6,
-             s.stall_slowdowns, s.stall_stops);
+    snprintf(line, sizeof(line), "stalls: %.3f s, %" PRIu64 " slowdowns, %" PRIu64 " stops\n",
+             s.stall_micros / 1e6, s.stall_slowdowns, s.stall_stops);
     kv_buf_append(out, line, strlen(line));
     snprintf(line, sizeof(line),
              "reads: %" PRIu64 " gets (%" PRIu64 " found), block cache %" PRIu64 " hits, %" PRIu64

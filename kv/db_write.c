@@ -394,8 +394,10 @@ static int check_family(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
     family_check *fc = arg;
     kv_cf *cf = kv_db_find_cf_by_id(fc->db, cf_id);
     if (cf == NULL)
-        return kv_error(KV_INVALID_ARGUMENT, "write batch names column family %u, which does not "
-                        "exist or was dropped", cf_id);
+        return kv_error(KV_INVALID_ARGUMENT,
+                        "write batch names column family %u, which does not "
+                        "exist or was dropped",
+                        cf_id);
     if (type == KV_TYPE_RANGE_DELETION && kv_slice_compare(key, value) > 0)
         return kv_error(KV_INVALID_ARGUMENT, "delete_range: begin is after end");
     return 0;

@@ -26,8 +26,8 @@ static size_t snapshot_stripe(const kv_seq *snapshots, size_t n, kv_seq seq)
     return lo;
 }
 
-int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *options,
-                   kv_iter *iter, kv_frag_tombstones **tombstones, size_t num_tombstone_lists,
+int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *options, kv_iter *iter,
+                   kv_frag_tombstones **tombstones, size_t num_tombstone_lists,
                    const kv_seq *snapshots, size_t num_snapshots, kv_file_meta *meta,
                    uint64_t *bytes_in)
 {
@@ -191,9 +191,9 @@ static int write_level0_table(kv_flush_job *job, uint64_t *bytes_in)
     free(children);
     job->meta = kv_file_meta_create();
     job->meta->number = job->file_number;
-    int rc = kv_build_table(db->env, db->path, &job->cf->table_options, iter, tombstones,
-                            num_tombstones, job->snapshots, job->num_snapshots, job->meta,
-                            bytes_in);
+    int rc =
+        kv_build_table(db->env, db->path, &job->cf->table_options, iter, tombstones, num_tombstones,
+                       job->snapshots, job->num_snapshots, job->meta, bytes_in);
     kv_iter_destroy(iter);
     for (size_t i = 0; i < num_tombstones; i++)
         kv_frag_tombstones_unref(tombstones[i]);
@@ -249,8 +249,7 @@ int kv_flush_job_run(kv_flush_job *job)
         char *path = kv_table_file_name(db->path, job->file_number);
         kv_env_remove(db->env, path);
         free(path);
-        kv_info_log_printf(db->info_log, "flush of column family %s failed: %s", cf->name,
-                           message);
+        kv_info_log_printf(db->info_log, "flush of column family %s failed: %s", cf->name, message);
         return kv_error(rc, "%s", message);
     }
     atomic_fetch_add(&db->stats.flushes, 1);
@@ -258,13 +257,12 @@ int kv_flush_job_run(kv_flush_job *job)
     atomic_fetch_add(&db->stats.flush_bytes_out, job->meta->file_size);
     atomic_fetch_add(&db->stats.sst_bytes_written, job->meta->file_size);
     atomic_fetch_add(&db->stats.flush_micros, micros);
-    kv_info_log_printf(db->info_log,
-                       "flush cf=%s memtables=%zu keys=%" PRIu64 " range_deletions=%" PRIu64
-                       " bytes_in=%" PRIu64 " bytes_out=%" PRIu64 " file=%06" PRIu64
-                       " duration_ms=%.1f level0_files=%zu",
-                       cf->name, job->num_mems, job->meta->num_entries,
-                       job->meta->num_range_deletions, bytes_in, job->meta->file_size,
-                       job->file_number, micros / 1000.0, cf->current->num_files[0]);
+    kv_info_log_printf(
+        db->info_log,
+        "flush cf=%s memtables=%zu keys=%" PRIu64 " range_deletions=%" PRIu64 " bytes_in=%" PRIu64
+        " bytes_out=%" PRIu64 " file=%06" PRIu64 " duration_ms=%.1f level0_files=%zu",
+        cf->name, job->num_mems, job->meta->num_entries, job->meta->num_range_deletions, bytes_in,
+        job->meta->file_size, job->file_number, micros / 1000.0, cf->current->num_files[0]);
     kv_db_delete_obsolete_files(db);
     return 0;
 }

@@ -36,8 +36,8 @@ void kv_flush_job_free(kv_flush_job *job);
  * tombstones into dbpath/NNNNNN.sst, dropping versions that no snapshot can
  * see (snapshots ascending; the latest state is always visible), syncs it
  * and fills meta. An empty result leaves no file (meta->file_size = 0). */
-int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *options,
-                   kv_iter *iter, kv_frag_tombstones **tombstones, size_t num_tombstone_lists,
+int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *options, kv_iter *iter,
+                   kv_frag_tombstones **tombstones, size_t num_tombstone_lists,
                    const kv_seq *snapshots, size_t num_snapshots, kv_file_meta *meta,
                    uint64_t *bytes_in);
 

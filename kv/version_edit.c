@@ -38,7 +38,7 @@ enum version_edit_tag {
 kv_file_meta *kv_file_meta_create(void)
 {
     kv_file_meta *f = kv_calloc(1, sizeof(*f));
-    f->refs = 1;
+    atomic_init(&f->refs, 1);
     return f;
 }
 
@@ -59,14 +59,16 @@ kv_file_meta *kv_file_meta_copy(const kv_file_meta *src)
 
 void kv_file_meta_ref(kv_file_meta *f)
 {
-    assert(f->refs > 0);
-    f->refs++;
+    int old = atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    assert(old > 0);
+    (void)old;
 }
 
 void kv_file_meta_unref(kv_file_meta *f)
 {
-    assert(f->refs > 0);
-    if (--f->refs > 0)
+    int old = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old > 1)
         return;
     kv_buf_free(&f->smallest);
     kv_buf_free(&f->largest);

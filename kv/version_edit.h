@@ -13,6 +13,8 @@
 
 #include "dbformat.h"
 
+#include <stdatomic.h>
+
 #define KV_NUM_LEVELS 7
 #define KV_MANIFEST_FORMAT_VERSION 1
 
@@ -24,7 +26,7 @@ typedef struct kv_file_meta {
     kv_seq smallest_seq, largest_seq;
     uint64_t num_entries, num_deletions, num_range_deletions;
     /* Runtime only (not encoded). */
-    int refs;
+    atomic_int refs; /* versions are released from any thread */
     bool being_compacted;
 } kv_file_meta;
 

@@ -122,8 +122,8 @@ uint64_t kv_version_total_files(const kv_version *v)
 
 /* ---- VersionSet ---- */
 
-void kv_version_set_init(kv_version_set *vs, kv_env *env, const char *dbpath,
-                         kv_info_log *info_log, uint64_t max_manifest_file_size)
+void kv_version_set_init(kv_version_set *vs, kv_env *env, const char *dbpath, kv_info_log *info_log,
+                         uint64_t max_manifest_file_size)
 {
     memset(vs, 0, sizeof(*vs));
     vs->env = env;
@@ -265,8 +265,9 @@ static int recover_apply(kv_version_set *vs, const kv_version_edit *edit, const 
     kv_cf_record *cf;
     if (edit->is_column_family_add) {
         if (kv_version_set_find_cf(vs, edit->column_family) != NULL)
-            return kv_error(KV_CORRUPTION, "%s: column family %u added twice (record at offset %llu)",
-                            name, edit->column_family, (unsigned long long)offset);
+            return kv_error(KV_CORRUPTION,
+                            "%s: column family %u added twice (record at offset %llu)", name,
+                            edit->column_family, (unsigned long long)offset);
         cf = add_cf_record(vs, edit->column_family,
                            edit->column_family_name ? edit->column_family_name : "");
     } else {
@@ -282,8 +283,8 @@ static int recover_apply(kv_version_set *vs, const kv_version_edit *edit, const 
         if (edit->num_added == 0 && edit->num_deleted == 0 && !edit->has_log_number &&
             !edit->is_column_family_drop)
             return 0; /* a header edit that only carries counters */
-        return kv_error(KV_CORRUPTION, "%s: edit for unknown column family %u at offset %llu",
-                        name, edit->column_family, (unsigned long long)offset);
+        return kv_error(KV_CORRUPTION, "%s: edit for unknown column family %u at offset %llu", name,
+                        edit->column_family, (unsigned long long)offset);
     }
     if (edit->is_column_family_drop) {
         cf->dropped = true;
@@ -315,7 +316,7 @@ static int read_current(kv_version_set *vs, uint64_t *manifest_number, char **ma
     char *text = kv_memdup(contents.data, contents.size);
     kv_buf_free(&contents);
     size_t len = strlen(text);
-    uint64_t number;
+    uint64_t number = 0;
     enum kv_file_type type;
     if (len < 2 || text[len - 1] != '\n' || (text[len - 1] = '\0', false) ||
         !kv_parse_file_name(text, &number, &type) || type != KV_FILE_MANIFEST) {
@@ -333,8 +334,8 @@ static int read_current(kv_version_set *vs, uint64_t *manifest_number, char **ma
 
 int kv_version_set_recover(kv_version_set *vs)
 {
-    uint64_t number;
-    char *path;
+    uint64_t number = 0;
+    char *path = NULL;
     int rc = read_current(vs, &number, &path);
     if (rc != 0)
         return rc;
@@ -357,8 +358,8 @@ int kv_version_set_recover(kv_version_set *vs)
         kv_version_edit_init(&edit);
         rc = kv_version_edit_decode(&edit, record, name);
         if (rc == 0 && !seen_header && !edit.has_format_version)
-            rc = kv_error(KV_CORRUPTION, "%s: first record has no format version; not a kv MANIFEST",
-                          name);
+            rc = kv_error(KV_CORRUPTION,
+                          "%s: first record has no format version; not a kv MANIFEST", name);
         seen_header = true;
         if (rc == 0)
             rc = recover_apply(vs, &edit, name, offset);
@@ -415,8 +416,9 @@ int kv_version_set_log_and_apply(kv_version_set *vs, kv_version_edit *edit,
     edit->last_sequence = kv_version_set_last_sequence(vs);
     if (edit->is_column_family_add) {
         edit->has_max_column_family = true;
-        edit->max_column_family =
-            edit->column_family > vs->max_column_family ? edit->column_family : vs->max_column_family;
+        edit->max_column_family = edit->column_family > vs->max_column_family
+                                      ? edit->column_family
+                                      : vs->max_column_family;
     }
     kv_buf record = {0};
     kv_version_edit_encode(edit, &record);

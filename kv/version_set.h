@@ -63,8 +63,8 @@ typedef struct kv_version_set {
     size_t num_cfs, cfs_cap;
 } kv_version_set;
 
-void kv_version_set_init(kv_version_set *vs, kv_env *env, const char *dbpath,
-                         kv_info_log *info_log, uint64_t max_manifest_file_size);
+void kv_version_set_init(kv_version_set *vs, kv_env *env, const char *dbpath, kv_info_log *info_log,
+                         uint64_t max_manifest_file_size);
 void kv_version_set_free(kv_version_set *vs);
 
 static inline uint64_t kv_version_set_new_file_number(kv_version_set *vs)

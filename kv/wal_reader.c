@@ -174,6 +174,45 @@ static int torn_or_corrupt(kv_log_reader *reader, uint64_t offset, uint64_t zero
     return corruption(reader, what, offset);
 }
 
+/* True if the `available` bytes at p start with a complete fragment with
+ * a good checksum. */
+static bool valid_fragment_at(const char *p, size_t available)
+{
+    if (available < KV_LOG_HEADER_SIZE)
+        return false;
+    size_t length = (size_t)(uint8_t)p[4] | (size_t)(uint8_t)p[5] << 8;
+    int type = (uint8_t)p[6];
+    if (type == KV_LOG_ZERO || type > KV_LOG_LAST || KV_LOG_HEADER_SIZE + length > available)
+        return false;
+    uint32_t expected = kv_crc32c_unmask(kv_decode_fixed32(p));
+    return kv_crc32c_extend(kv_crc32c(p + 6, 1), p + KV_LOG_HEADER_SIZE, length) == expected;
+}
+
+/*
+ * The fragment at `header` (in the last block) claims to run past the end
+ * of the file. That is what a torn append looks like — and also what a
+ * damaged length field looks like, and most of a MANIFEST is in the last
+ * block. Tells them apart: if the header's checksum matches a shorter
+ * payload that ends at the end of the file or is followed by another
+ * valid fragment, the fragment is complete and its length is damaged. (For
+ * a torn fragment this needs a 32-bit checksum collision on a prefix of its
+ * payload and on the bytes after it.)
+ */
+static bool length_field_damaged(const kv_log_reader *reader, const char *header)
+{
+    const char *payload = header + KV_LOG_HEADER_SIZE;
+    const char *end = reader->block + reader->block_len;
+    uint32_t expected = kv_crc32c_unmask(kv_decode_fixed32(header));
+    uint32_t crc = kv_crc32c(header + 6, 1);
+    for (const char *p = payload;; p++) {
+        if (crc == expected && (p == end || valid_fragment_at(p, (size_t)(end - p))))
+            return true;
+        if (p == end)
+            return false;
+        crc = kv_crc32c_extend(crc, p, 1);
+    }
+}
+
 /*
  * Parses the next fragment. Returns FRAGMENT_OK with *fragment filled,
  * FRAGMENT_END at a clean end of file, FRAGMENT_TORN when what is left of
@@ -215,9 +254,11 @@ static int next_fragment(kv_log_reader *reader, log_fragment *fragment)
         }
         if (KV_LOG_HEADER_SIZE + length > remaining) {
             bool last_block = reader->block_len < KV_LOG_BLOCK_SIZE;
-            if (last_block && reader->pos + KV_LOG_HEADER_SIZE + length <= KV_LOG_BLOCK_SIZE)
-                return FRAGMENT_TORN; /* the append was cut short */
-            return corruption(reader, "fragment length past the block end", offset);
+            if (!last_block || reader->pos + KV_LOG_HEADER_SIZE + length > KV_LOG_BLOCK_SIZE)
+                return corruption(reader, "fragment length past the block end", offset);
+            if (length_field_damaged(reader, header))
+                return corruption(reader, "bad fragment length", offset);
+            return FRAGMENT_TORN; /* the append was cut short */
         }
 
         const char *payload = header + KV_LOG_HEADER_SIZE;
@@ -277,7 +318,7 @@ int kv_log_reader_read_record(kv_log_reader *reader, kv_slice *record, kv_buf *s
     bool in_record = false;
     uint64_t record_offset = 0;
     for (;;) {
-        log_fragment fragment;
+        log_fragment fragment = {0};
         int result = next_fragment(reader, &fragment);
         if (result < 0)
             return fail(reader, result);

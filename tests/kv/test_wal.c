@@ -346,7 +346,7 @@ static void check_torn_tails(const test_log *log)
     size_t zero_size = (size_t)total + BLOCK + 100;
     char *zeroed = kv_calloc(zero_size, 1);
     memcpy(zeroed, log->contents.data, total);
-    size_t stride = kv_test_long_mode() ? 1 : 5;
+    size_t stride = kv_test_long_mode() ? 1 : 17;
 
     for (uint64_t t = total; t-- > prev_end;) {
         uint64_t in_block = t % BLOCK;
@@ -503,10 +503,46 @@ static void test_zero_filled_tail(void **state)
 
 /* ---- corruption ---- */
 
-/* Every single-bit flip before the last block of a multi-block log is
- * corruption, reported at or shortly before the flipped byte. (A flip in
- * the last block can make a fragment run past the end of the file, which
- * looks exactly like a torn append; that ambiguity is inherent.) */
+/* Flips one bit at pos, expects corruption reported at or shortly before
+ * it, and flips it back. */
+static void check_flip(char *data, const test_log *log, size_t pos, int bit)
+{
+    data[pos] ^= (char)(1 << bit);
+    uint64_t offset = expect_corruption(data, log->contents.size, log);
+    if (offset > pos || pos - offset > BLOCK)
+        fail_msg("flip at %zu reported at offset %llu", pos, (unsigned long long)offset);
+    data[pos] ^= (char)(1 << bit);
+}
+
+/* Every single-bit flip before the last record is corruption, and so is
+ * one in the last record's length. (A flip elsewhere in the last record
+ * looks exactly like a torn append; that ambiguity is inherent.) Flips in
+ * the last, partial block matter most: a small MANIFEST is nothing else. */
+static void check_bit_flips(const test_log *log, kv_test_rng *rng, size_t trials)
+{
+    size_t last_record = log->offsets[log->count - 1];
+    char *data = kv_malloc(log->contents.size);
+    memcpy(data, log->contents.data, log->contents.size);
+    if (trials >= last_record * 8) {
+        for (size_t pos = 0; pos < last_record; pos++)
+            for (int bit = 0; bit < 8; bit++)
+                check_flip(data, log, pos, bit);
+    } else {
+        for (size_t i = 0; i < trials; i++) {
+            size_t pos = kv_test_rng_uniform(rng, last_record);
+            /* Make sure headers get their share. */
+            if (i % 2 == 0)
+                pos = log->offsets[kv_test_rng_uniform(rng, log->count - 1)] + i % HEADER;
+            check_flip(data, log, pos, (int)kv_test_rng_uniform(rng, 8));
+        }
+    }
+    for (int bit = 0; bit < 8; bit++) {
+        check_flip(data, log, last_record + 4, bit);
+        check_flip(data, log, last_record + 5, bit);
+    }
+    free(data);
+}
+
 static void test_bit_flips(void **state)
 {
     (void)state;
@@ -516,33 +552,34 @@ static void test_bit_flips(void **state)
     size_t count = 0;
     sizes[count++] = BLOCK - HEADER - 3; /* padding at the end of block 0 */
     for (; count < 60; count++)
-        sizes[count] = kv_test_rng_uniform(&rng, count % 10 == 0 ? 40000 : 2000);
+        sizes[count] = 1 + kv_test_rng_uniform(&rng, count % 10 == 0 ? 40000 : 2000);
     test_log log;
     test_log_write(&log, sizes, count, 14);
-    size_t last_block = log.contents.size / BLOCK * BLOCK;
-    assert_true(last_block >= 3 * BLOCK && last_block < log.contents.size);
-
-    size_t headers_before_last_block = 0;
-    while (log.offsets[headers_before_last_block] + HEADER <= last_block)
-        headers_before_last_block++;
+    assert_true(log.contents.size % BLOCK > 2000); /* a partial last block */
+    check_bit_flips(&log, &rng, kv_test_long_mode() ? 100000 : 6000);
+    /* The padding, every bit. */
     char *data = kv_malloc(log.contents.size);
     memcpy(data, log.contents.data, log.contents.size);
-    size_t trials = kv_test_long_mode() ? last_block : 10000;
-    for (size_t i = 0; i < trials; i++) {
-        size_t pos = kv_test_long_mode() ? i : kv_test_rng_uniform(&rng, last_block);
-        /* Make sure the padding and the headers get their share. */
-        if (!kv_test_long_mode() && i % 4 == 0)
-            pos = BLOCK - 3 + i % 3;
-        else if (!kv_test_long_mode() && i % 4 == 1)
-            pos = log.offsets[kv_test_rng_uniform(&rng, headers_before_last_block)] + i % HEADER;
-        char bit = (char)(1 << kv_test_rng_uniform(&rng, 8));
-        data[pos] ^= bit;
-        uint64_t offset = expect_corruption(data, log.contents.size, &log);
-        if (offset > pos || pos - offset > BLOCK)
-            fail_msg("flip at %zu reported at offset %llu", pos, (unsigned long long)offset);
-        data[pos] ^= bit;
-    }
+    for (size_t pos = BLOCK - 3; pos < BLOCK; pos++)
+        for (int bit = 0; bit < 8; bit++)
+            check_flip(data, &log, pos, bit);
     free(data);
+    test_log_free(&log);
+}
+
+/* A MANIFEST-sized log: everything is in the last, partial block. */
+static void test_bit_flips_small_log(void **state)
+{
+    (void)state;
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(78));
+    size_t sizes[30];
+    for (size_t i = 0; i < 30; i++)
+        sizes[i] = 1 + kv_test_rng_uniform(&rng, 100);
+    test_log log;
+    test_log_write(&log, sizes, 30, 15);
+    assert_true(log.contents.size < BLOCK);
+    check_bit_flips(&log, &rng, SIZE_MAX); /* every bit */
     test_log_free(&log);
 }
 
@@ -759,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_file_shorter_than_size),
         cmocka_unit_test(test_zero_filled_tail),
         cmocka_unit_test(test_bit_flips),
+        cmocka_unit_test(test_bit_flips_small_log),
         cmocka_unit_test(test_fragment_sequences),
         cmocka_unit_test(test_writer_no_space),
     };
