@@ -364,7 +364,7 @@ static void test_writers_readers_flusher(void **state)
     o.cf.write_buffer_size = 64 << 10;
     shared *s = calloc(1, sizeof(*s));
     pthread_mutex_init(&s->failure_mu, NULL);
-    s->keys_per_writer = kv_test_long_mode() ? 100000 : 5000;
+    s->keys_per_writer = kv_test_long_mode() ? 100000 : 15000;
     for (int w = 0; w < WRITERS; w++)
         atomic_store(&s->progress[w], -1);
     tdb_watchdog(kv_test_long_mode() ? 0 : 240, "concurrent writers, readers and flusher");

@@ -68,9 +68,9 @@ typedef struct model_run {
     pinned_iterator pinned[MAX_PINNED];
     int num_pinned;
 
-    char *value_buf; /* MAX_VALUE bytes */
+    char *value_buf;               /* MAX_VALUE bytes */
     uint64_t flushes, compactions; /* engine counters summed over opens */
-    long counts[16]; /* operations done, by kind, for the summary */
+    long counts[16];               /* operations done, by kind, for the summary */
 } model_run;
 
 /* ---- values ---- */
@@ -404,14 +404,14 @@ static void check_view_with_snapshot(model_run *m, pinned_snapshot *p, bool full
     for (int c = 0; c < NUM_CF; c++) {
         if (!p->view.cf_valid[c])
             continue;
-        for (int i = 0; i < 30; i++)
+        for (int i = 0; i < 20; i++)
             check_get(m, &ro, c, p->view.state[c],
                       (int)kv_test_rng_uniform(&m->rng, (uint64_t)m->num_keys), context);
         kv_iterator *it = kv_iterator_create(m->db, &ro, m->cfs[c]);
         assert_non_null(it);
         if (full)
             check_full_scan(m, it, c, p->view.state[c], context);
-        check_random_seeks(m, it, c, p->view.state[c], 10, context);
+        check_random_seeks(m, it, c, p->view.state[c], 5, context);
         kv_iterator_destroy(it);
     }
 }
@@ -422,7 +422,7 @@ static void check_everything(model_run *m, const char *context)
         kv_iterator *it = kv_iterator_create(m->db, NULL, m->cfs[c]);
         assert_non_null(it);
         check_full_scan(m, it, c, m->state[c], context);
-        check_random_seeks(m, it, c, m->state[c], 10, context);
+        check_random_seeks(m, it, c, m->state[c], 5, context);
         kv_iterator_destroy(it);
         for (int i = 0; i < m->num_keys; i += 1 + (int)kv_test_rng_uniform(&m->rng, 8))
             check_get(m, NULL, c, m->state[c], i, context);
@@ -508,8 +508,8 @@ static const char *const op_names[OP_KINDS] = {
 /* Weights out of 10000. */
 static enum op_kind pick_op(model_run *m)
 {
-    static const int weights[OP_KINDS] = {4500, 1200, 350, 1000, 1800, 600, 60,
-                                          60,   60,   40,  40,   30,   20,  2};
+    static const int weights[OP_KINDS] = {4500, 1200, 350, 1000, 1800, 250, 60,
+                                          60,   40,   40,  30,   15,   12,  2};
     int total = 0;
     for (int i = 0; i < OP_KINDS; i++)
         total += weights[i];
@@ -691,7 +691,7 @@ static void do_op(model_run *m, enum op_kind kind)
         if (m->num_snapshots > 0) {
             int i = (int)kv_test_rng_uniform(&m->rng, (uint64_t)m->num_snapshots);
             pinned_snapshot *p = &m->snapshots[i];
-            check_view_with_snapshot(m, p, kv_test_rng_uniform(&m->rng, 2));
+            check_view_with_snapshot(m, p, kv_test_rng_uniform(&m->rng, 4) == 0);
             if (kv_test_rng_uniform(&m->rng, 2)) {
                 kv_snapshot_release(m->db, p->snapshot);
                 view_free(&p->view);
