@@ -139,12 +139,18 @@ int kv_db_wait_for_flush(kv_db *db, kv_cf *cf)
 {
     /* Wait for the memtables switched out so far, not for later ones. */
     uint64_t target = cf->imm.count ? kv_memtable_id(cf->imm.mems[cf->imm.count - 1]) : 0;
+    int failures_at_start = cf->flush_failures;
     while (cf->imm.count > 0 && kv_memtable_id(cf->imm.mems[0]) <= target && !cf->dropped) {
-        if (db->bg_error != 0)
+        /* Out of space: wake the retry now and report failure only once
+         * a retry made after this call began has failed too. */
+        if (db->bg_error == KV_NO_SPACE && cf->flush_failures > failures_at_start + 1)
+            return kv_error(db->bg_error, "%s", db->bg_errmsg);
+        if (db->bg_error != 0 && db->bg_error != KV_NO_SPACE)
             return kv_error(db->bg_error, "%s", db->bg_errmsg);
         if (db->shutting_down)
             return kv_error(KV_SHUTDOWN, "database is closing");
         kv_db_maybe_schedule_flush(db, cf);
+        pthread_cond_broadcast(&db->bg_cv);
         timed_wait(db, 100000);
     }
     return 0;

@@ -233,10 +233,14 @@ static int insert_into_memtable(void *arg, uint32_t cf_id, kv_seq seq, int type,
     return 0;
 }
 
-/* Appends the group to the WAL. On failure the WAL is closed and cut back
- * to its last complete record, so a failed write can never reappear at
- * recovery; the next write opens a new WAL. Runs without the mutex. */
-static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync)
+/* Appends the group to the WAL. On failure the WAL is cut back to its last
+ * complete record (so a failed write can never reappear at recovery),
+ * synced (so the acknowledged writes before it are as durable as a later
+ * synced write in the next WAL: what survives a power cut stays a prefix),
+ * and closed; the next write opens a new WAL. If the cut or the sync fails
+ * too, *durability_lost is set: the caller must then refuse every later
+ * promise of durability. Runs without the mutex. */
+static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync, bool *durability_lost)
 {
     kv_writable *file = kv_log_writer_file(db->wal);
     uint64_t good_size = file->size;
@@ -254,15 +258,20 @@ static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync)
     }
     char message[512];
     kv_error_copy(message, sizeof(message));
-    char *path = kv_strdup(file->path);
-    /* Drop what was buffered so close does not write it after all. */
+    /* Forget what was buffered or half written, so close writes nothing. */
     kv_buf_clear(&file->buffer);
-    file->size = file->flushed;
+    int cut = kv_env_truncate(db->env, file->path, good_size);
+    if (cut == 0) {
+        file->size = file->flushed = good_size;
+        cut = kv_writable_sync(file);
+    }
+    if (cut != 0) {
+        *durability_lost = true;
+        file->size = file->flushed;
+    }
     kv_log_writer_close(db->wal);
     db->wal = NULL;
     db->wal_broken = true;
-    kv_env_truncate(db->env, path, good_size);
-    free(path);
     return kv_error(rc, "%s", message);
 }
 
@@ -339,7 +348,8 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
             kv_write_batch_set_sequence(group, last_seq + 1);
             pthread_mutex_unlock(&db->mutex);
 
-            status = append_to_wal(db, group, sync);
+            bool durability_lost = false;
+            status = append_to_wal(db, group, sync, &durability_lost);
             if (status == 0) {
                 insert_context ctx = {db};
                 status = kv_write_batch_iterate(group, insert_into_memtable, &ctx);
@@ -357,6 +367,16 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
                 atomic_fetch_add(&db->stats.bytes_written, kv_write_batch_size(group));
             }
             pthread_mutex_lock(&db->mutex);
+            if (durability_lost) {
+                char message[512];
+                kv_error_copy(message, sizeof(message));
+                kv_error(KV_IO_ERROR,
+                         "WAL: after a failed write, the writes acknowledged before it could not "
+                         "be made durable (%s); reopen the database",
+                         message);
+                kv_db_set_bg_error(db, KV_IO_ERROR);
+                kv_error(status, "%s", message);
+            }
             /* Publish even after a failed WAL write: the numbers are burnt,
              * so a retried write can never reuse them. */
             kv_version_set_publish_sequence(&db->versions, last_seq + count);

@@ -343,8 +343,9 @@ int kv_version_set_recover(kv_version_set *vs)
     kv_random *file;
     rc = kv_env_new_random(vs->env, path, &file);
     if (rc != 0) {
-        rc = kv_error(KV_CORRUPTION, "CURRENT names %s, which cannot be opened: %s", name,
-                      kv_errmsg());
+        char cause[512];
+        kv_error_copy(cause, sizeof(cause));
+        rc = kv_error(KV_CORRUPTION, "CURRENT names %s, which cannot be opened: %s", name, cause);
         free(path);
         return rc;
     }
