@@ -69,6 +69,8 @@ typedef struct kv_cf_options {
     uint64_t target_file_size_base;         /* compaction output file size; 64 MiB */
     uint64_t max_bytes_for_level_base;      /* size of level 1; 256 MiB */
     int max_bytes_for_level_multiplier;     /* 10 */
+    uint64_t soft_pending_compaction_bytes_limit; /* writes slow down past it; 64 GiB */
+    uint64_t hard_pending_compaction_bytes_limit; /* writes stop past it; 256 GiB */
 } kv_cf_options;
 
 /* Options of a database. Initialize with kv_options_init() and change
@@ -192,6 +194,14 @@ int kv_iterator_status(const kv_iterator *it);
  * when the flush is installed. */
 int kv_flush(kv_db *db, kv_cf *cf, bool wait);
 
+/* Compacts every file of `cf` that holds keys in [begin, end] (NULL begin:
+ * from the first key; NULL end: to the last) down through the levels, so
+ * that afterwards overwritten versions and deleted keys in the range take
+ * no space (unless a snapshot still needs them). Flushes the memtable
+ * first. Returns when done. */
+int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, const void *end,
+                     size_t end_len);
+
 /* Counters since open. */
 typedef struct kv_stats {
     uint64_t keys_written, bytes_written;      /* user writes */
@@ -202,8 +212,10 @@ typedef struct kv_stats {
     uint64_t stall_micros, stall_slowdowns, stall_stops;
     uint64_t block_cache_hits, block_cache_misses, bloom_useful, bloom_checked;
     uint64_t gets, get_hits;
-    uint64_t
-        sst_bytes_written; /* flush + compaction output: with wal_bytes, the write amplification */
+    /* flush + compaction output: with wal_bytes, the write amplification */
+    uint64_t sst_bytes_written;
+    uint64_t trivial_moves; /* compactions that only moved a file down a level */
+    uint64_t obsolete_files_deleted;
 } kv_stats;
 
 void kv_get_stats(kv_db *db, kv_stats *out);
@@ -215,6 +227,10 @@ void kv_get_stats(kv_db *db, kv_stats *out);
  *   "kv.num-files-at-levelN"         N = 0..6
  *   "kv.total-sst-files-size"        bytes
  *   "kv.num-entries-active-mem-table"
+ *   "kv.levelstats"                  per level: files, bytes, compaction bytes read
+ *                                    and written, write amplification
+ *   "kv.estimate-pending-compaction-bytes"
+ *   "kv.live-sst-files-size"         bytes of the files of live versions (this family)
  * *value is malloc'd (kv_free). KV_NOT_FOUND for an unknown name. */
 int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value);
 
