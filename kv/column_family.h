@@ -46,7 +46,12 @@ struct kv_cf {
     /* WALs numbered below log_number hold nothing of this family that is
      * not in its SSTs. */
     uint64_t log_number;
-    bool flush_scheduled; /* on the FlushScheduler, or a FlushJob running */
+    bool compaction_running;               /* at most one compaction per family */
+    kv_buf compact_pointer[KV_NUM_LEVELS]; /* round-robin position per level */
+    struct kv_level_stats {
+        uint64_t compactions, bytes_read, bytes_written, micros, files_in, files_out;
+    } level_stats[KV_NUM_LEVELS]; /* by output level; flushes count at level 0 */
+    bool flush_scheduled;         /* on the FlushScheduler, or a FlushJob running */
     bool flush_running;
     int flush_failures; /* consecutive, for retry backoff */
 };

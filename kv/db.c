@@ -53,6 +53,8 @@ static kv_cf *add_cf(kv_db *db, uint32_t id, const char *name, uint64_t log_numb
 
 static void free_cf(kv_cf *cf)
 {
+    for (int level = 0; level < KV_NUM_LEVELS; level++)
+        kv_buf_free(&cf->compact_pointer[level]);
     kv_superversion_unref(cf->super_version);
     kv_memtable_unref(cf->mem);
     kv_memtable_list_free(&cf->imm);
@@ -81,9 +83,11 @@ static bool table_is_live(kv_db *db, uint64_t number)
     for (size_t i = 0; i < db->num_pending_outputs; i++)
         if (db->pending_outputs[i] == number)
             return true;
-    /* Files of every version still referenced (by readers too) stay. The
-     * current versions are enough while nothing but flushes changes the
-     * file set: a flush only adds files. */
+    /* Compacted-away files wait in obsolete_files until no version uses
+     * them; everything else a version references is in a current one. */
+    for (size_t i = 0; i < db->num_obsolete_files; i++)
+        if (db->obsolete_files[i]->number == number)
+            return true;
     for (size_t c = 0; c < db->num_cfs; c++) {
         kv_version *v = db->cfs[c]->current;
         for (int level = 0; level < KV_NUM_LEVELS; level++)
@@ -94,7 +98,7 @@ static bool table_is_live(kv_db *db, uint64_t number)
     return false;
 }
 
-void kv_db_delete_obsolete_files(kv_db *db)
+void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory)
 {
     uint64_t min_log = kv_db_min_log_needed(db);
     size_t kept = 0;
@@ -110,6 +114,27 @@ void kv_db_delete_obsolete_files(kv_db *db)
         }
     }
     db->num_alive_wals = kept;
+
+    /* Our reference is the last one: no version, hence no reader, uses the
+     * file any more. */
+    kept = 0;
+    for (size_t i = 0; i < db->num_obsolete_files; i++) {
+        kv_file_meta *f = db->obsolete_files[i];
+        if (atomic_load(&f->refs) > 1) {
+            db->obsolete_files[kept++] = f;
+            continue;
+        }
+        char *path = kv_table_file_name(db->path, f->number);
+        kv_table_cache_evict(db->table_cache, f->number);
+        kv_env_remove(db->env, path);
+        atomic_fetch_add(&db->stats.obsolete_files_deleted, 1);
+        kv_info_log_printf(db->info_log, "deleted obsolete table %06" PRIu64 ".sst", f->number);
+        free(path);
+        kv_file_meta_unref(f);
+    }
+    db->num_obsolete_files = kept;
+    if (!scan_directory)
+        return;
 
     char **names;
     size_t count;
@@ -339,6 +364,9 @@ static void db_free(kv_db *db)
     kv_write_batch_free(&db->group_batch);
     free(db->alive_wals);
     free(db->pending_outputs);
+    for (size_t i = 0; i < db->num_obsolete_files; i++)
+        kv_file_meta_unref(db->obsolete_files[i]);
+    free(db->obsolete_files);
     kv_info_log_close(db->info_log);
     if (db->lock)
         kv_env_unlock_file(db->lock);
@@ -380,12 +408,13 @@ static int open_locked(kv_db *db, bool exists)
         return rc;
     for (size_t i = 0; i < db->num_cfs; i++)
         kv_cf_install_super_version(db->cfs[i]);
-    kv_db_delete_obsolete_files(db);
+    kv_db_delete_obsolete_files(db, true);
     rc = kv_db_start_background(db);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < db->num_cfs; i++)
         kv_db_maybe_schedule_flush(db, db->cfs[i]);
+    kv_db_maybe_schedule_compaction(db);
     kv_info_log_printf(db->info_log,
                        "opened: %zu column families, last sequence %" PRIu64 ", WAL %06" PRIu64,
                        db->num_cfs, kv_version_set_last_sequence(&db->versions), db->wal_number);
@@ -603,7 +632,7 @@ static int drop_cf_op(kv_db *db, void *arg)
     kv_version *empty = kv_version_create_empty();
     kv_version_unref(cf->current);
     cf->current = empty;
-    kv_db_delete_obsolete_files(db);
+    kv_db_delete_obsolete_files(db, true);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "db_impl.h"
 
 #include "error.h"
+#include "compaction.h"
 #include "flush_job.h"
 
 #include <stdio.h>
@@ -82,10 +83,10 @@ static void run_flush(kv_db *db, kv_cf *cf)
     }
     if (db->bg_error == 0 || db->bg_error == KV_NO_SPACE)
         kv_db_maybe_schedule_flush(db, cf);
-    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_broadcast(&db->bg_cv); /* stalled writers, waiters, compactions */
 }
 
-static void *background_thread(void *arg)
+static void *flush_thread(void *arg)
 {
     kv_db *db = arg;
     pthread_mutex_lock(&db->mutex);
@@ -106,12 +107,71 @@ static void *background_thread(void *arg)
     return NULL;
 }
 
+/* The family whose shape is furthest off, among those not compacting. */
+static kv_cf *pick_family_to_compact(kv_db *db)
+{
+    kv_cf *best = NULL;
+    double best_score = 1.0;
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (cf->dropped || cf->compaction_running)
+            continue;
+        int level;
+        double score = kv_compaction_score(&cf->options, cf->current, &level);
+        if (score >= best_score) {
+            best = cf;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+void kv_db_maybe_schedule_compaction(kv_db *db)
+{
+    if (db->options.max_background_compactions > 0 && pick_family_to_compact(db) != NULL)
+        pthread_cond_broadcast(&db->bg_cv);
+}
+
+static void *compaction_thread(void *arg)
+{
+    kv_db *db = arg;
+    pthread_mutex_lock(&db->mutex);
+    while (!db->shutting_down) {
+        kv_cf *cf = NULL;
+        if (db->bg_error == 0 && db->manual_compactions_waiting == 0)
+            cf = pick_family_to_compact(db);
+        if (cf == NULL) {
+            pthread_cond_wait(&db->bg_cv, &db->mutex);
+            continue;
+        }
+        kv_compaction *c = kv_compaction_pick(cf);
+        if (c == NULL)
+            continue;
+        cf->compaction_running = true;
+        db->bg_compactions_running++;
+        int rc = kv_compaction_run(db, c);
+        kv_compaction_free(c);
+        db->bg_compactions_running--;
+        cf->compaction_running = false;
+        if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped) {
+            kv_db_set_bg_error(db, rc);
+            if (rc == KV_NO_SPACE && !db->shutting_down)
+                timed_wait(db, 1000000); /* retried when a flush frees the error */
+        }
+        pthread_cond_broadcast(&db->bg_cv);
+    }
+    pthread_mutex_unlock(&db->mutex);
+    return NULL;
+}
+
 int kv_db_start_background(kv_db *db)
 {
-    int n = db->options.max_background_flushes;
+    int flushes = db->options.max_background_flushes;
+    int n = flushes + db->options.max_background_compactions;
     db->bg_threads = kv_calloc((size_t)n, sizeof(pthread_t));
     for (int i = 0; i < n; i++) {
-        int err = pthread_create(&db->bg_threads[i], NULL, background_thread, db);
+        int err = pthread_create(&db->bg_threads[i], NULL,
+                                 i < flushes ? flush_thread : compaction_thread, db);
         if (err != 0) {
             kv_db_stop_background(db);
             return kv_error(KV_IO_ERROR, "cannot start a background thread: %s", strerror(err));
@@ -154,4 +214,72 @@ int kv_db_wait_for_flush(kv_db *db, kv_cf *cf)
         timed_wait(db, 100000);
     }
     return 0;
+}
+
+void kv_db_add_obsolete_file(kv_db *db, kv_file_meta *meta)
+{
+    if (db->num_obsolete_files == db->obsolete_files_cap) {
+        db->obsolete_files_cap = db->obsolete_files_cap ? db->obsolete_files_cap * 2 : 16;
+        db->obsolete_files =
+            kv_realloc(db->obsolete_files, db->obsolete_files_cap * sizeof(kv_file_meta *));
+    }
+    kv_file_meta_ref(meta);
+    db->obsolete_files[db->num_obsolete_files++] = meta;
+}
+
+/* ---- manual compaction ---- */
+
+static int compact_range_locked(kv_db *db, kv_cf *cf, const kv_slice *begin, const kv_slice *end)
+{
+    for (int level = 0; level < KV_NUM_LEVELS - 1; level++) {
+        /* Deepest level holding keys of the range: compacting stops there. */
+        int deepest = -1;
+        for (int l = level; l < KV_NUM_LEVELS; l++) {
+            kv_file_meta **files;
+            size_t count;
+            kv_version_overlapping_inputs(cf->current, l, begin, end, &files, &count);
+            free(files);
+            if (count > 0)
+                deepest = l;
+        }
+        if (deepest < 0 || (deepest == level && level > 0))
+            return 0;
+        kv_compaction *c = kv_compaction_pick_range(cf, level, begin, end);
+        if (c == NULL)
+            continue;
+        int rc = kv_compaction_run(db, c);
+        kv_compaction_free(c);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, const void *end,
+                     size_t end_len)
+{
+    int rc = kv_flush(db, cf, true);
+    if (rc != 0)
+        return rc;
+    kv_slice b = kv_slice_make(begin, begin_len), e = kv_slice_make(end, end_len);
+    pthread_mutex_lock(&db->mutex);
+    /* Keep automatic compactions of every family away while this runs. */
+    db->manual_compactions_waiting++;
+    while (cf->compaction_running && !db->shutting_down)
+        pthread_cond_wait(&db->bg_cv, &db->mutex);
+    if (cf->dropped)
+        rc = kv_error(KV_INVALID_ARGUMENT, "column family %s was dropped", cf->name);
+    else if (db->shutting_down)
+        rc = kv_error(KV_SHUTDOWN, "database is closing");
+    else if (db->bg_error != 0 && db->bg_error != KV_NO_SPACE)
+        rc = kv_error(db->bg_error, "%s", db->bg_errmsg);
+    if (rc == 0) {
+        cf->compaction_running = true;
+        rc = compact_range_locked(db, cf, begin ? &b : NULL, end ? &e : NULL);
+        cf->compaction_running = false;
+    }
+    db->manual_compactions_waiting--;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mutex);
+    return rc;
 }

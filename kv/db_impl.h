@@ -59,6 +59,7 @@ typedef struct kv_stats_counters {
     _Atomic uint64_t stall_micros, stall_slowdowns, stall_stops;
     _Atomic uint64_t gets, get_hits;
     _Atomic uint64_t sst_bytes_written;
+    _Atomic uint64_t trivial_moves, obsolete_files_deleted;
 } kv_stats_counters;
 
 struct kv_db {
@@ -97,14 +98,21 @@ struct kv_db {
     pthread_t *bg_threads;
     int num_bg_threads;
     int bg_flushes_running;
-    bool shutting_down;
-    int bg_error; /* sticky background error; 0 when healthy */
+    atomic_bool shutting_down; /* read by running compactions without the mutex */
+    int bg_error;              /* sticky background error; 0 when healthy */
     char bg_errmsg[512];
 
     /* File numbers of SSTs being written (never deleted as obsolete). */
     uint64_t *pending_outputs;
     size_t num_pending_outputs, pending_outputs_cap;
     uint64_t next_memtable_id;
+    /* Files compacted away, each with a reference held here: deleted once
+     * the reference is the last (no version, hence no reader, uses them). */
+    kv_file_meta **obsolete_files;
+    size_t num_obsolete_files, obsolete_files_cap;
+    int num_flush_threads;
+    int bg_compactions_running;
+    int manual_compactions_waiting;
 
     kv_stats_counters stats;
 };
@@ -115,9 +123,11 @@ int kv_options_validate(const kv_options *options);
 /* db.c */
 kv_cf *kv_db_find_cf_by_id(kv_db *db,
                            uint32_t id); /* live only; mutex not required for lookup by leader */
-/* Deletes WALs no family needs, SSTs no version references, and stale
- * MANIFESTs. Requires the mutex. */
-void kv_db_delete_obsolete_files(kv_db *db);
+/* Deletes WALs no family needs and compacted-away SSTs no version uses any
+ * more; with scan_directory, also every table, MANIFEST and temporary file
+ * in the directory that nothing refers to (at open, after a drop). Requires
+ * the mutex. */
+void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory);
 uint64_t kv_db_min_log_needed(kv_db *db);
 int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message */
 
@@ -137,6 +147,9 @@ kv_seq kv_db_oldest_snapshot(kv_db *db);
 int kv_db_start_background(kv_db *db);
 void kv_db_stop_background(kv_db *db);
 void kv_db_maybe_schedule_flush(kv_db *db, kv_cf *cf); /* requires the mutex */
+/* Wakes the compaction threads if some family needs a compaction. */
+void kv_db_maybe_schedule_compaction(kv_db *db);             /* requires the mutex */
+void kv_db_add_obsolete_file(kv_db *db, kv_file_meta *meta); /* takes a reference */
 /* Waits (mutex held) until cf has no immutable memtables, or an error. */
 int kv_db_wait_for_flush(kv_db *db, kv_cf *cf);
 

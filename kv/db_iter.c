@@ -11,6 +11,7 @@
 #include "db_impl.h"
 
 #include "error.h"
+#include "level_iterator.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -292,10 +293,16 @@ kv_iterator *kv_db_iter_create(kv_db *db, kv_cf *cf, kv_superversion *sv, kv_seq
             kv_frag_tombstones_unref(t);
     }
     for (int level = 0; level < KV_NUM_LEVELS; level++) {
+        /* Level 0 files overlap: one iterator each. Deeper levels: one lazy
+         * iterator per level. */
+        if (level > 0 && v->num_files[level] > 0)
+            children[n++] = kv_level_iter_create(db->table_cache, v->files[level],
+                                                 v->num_files[level], fill_cache);
         for (size_t i = 0; i < v->num_files[level]; i++) {
             const kv_file_meta *f = v->files[level][i];
-            children[n++] =
-                kv_table_cache_iter(db->table_cache, f->number, f->file_size, fill_cache);
+            if (level == 0)
+                children[n++] =
+                    kv_table_cache_iter(db->table_cache, f->number, f->file_size, fill_cache);
             if (f->num_range_deletions == 0)
                 continue;
             kv_cache_handle *handle;

@@ -10,7 +10,9 @@
  */
 #include "db_impl.h"
 
+#include "compaction.h"
 #include "error.h"
+#include "level_iterator.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,20 +65,17 @@ static int get_from_file(kv_db *db, const kv_file_meta *f, kv_lookup *lookup, kv
     return rc;
 }
 
-/* Binary search for the file of a sorted level that may hold the key. */
-static const kv_file_meta *find_file(const kv_version *v, int level, kv_slice user_key)
+/* The file of a sorted level that may hold the key. Compared as internal
+ * keys: a file whose range ends in a range tombstone's exclusive end K has
+ * largest key K@max-sequence and does not hold K itself. */
+static const kv_file_meta *find_file(const kv_version *v, int level, kv_slice lookup_ikey,
+                                     kv_slice user_key)
 {
-    size_t lo = 0, hi = v->num_files[level];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const kv_file_meta *f = v->files[level][mid];
-        if (kv_slice_compare(kv_ikey_user_key(kv_buf_slice(&f->largest)), user_key) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < v->num_files[level] && key_in_file(v->files[level][lo], user_key))
-        return v->files[level][lo];
+    size_t i = kv_find_file(v->files[level], v->num_files[level], lookup_ikey);
+    if (i < v->num_files[level] &&
+        kv_slice_compare(user_key, kv_ikey_user_key(kv_buf_slice(&v->files[level][i]->smallest))) >=
+            0)
+        return v->files[level][i];
     return NULL;
 }
 
@@ -106,15 +105,21 @@ static int get_internal(kv_db *db, kv_superversion *sv, kv_lookup *lookup, bool 
             return rc;
         decided = lookup->state != KV_LOOKUP_NONE;
     }
+    kv_buf lookup_ikey = {0};
+    if (!decided)
+        kv_ikey_append(&lookup_ikey, lookup->user_key, lookup->snapshot, KV_TYPE_FOR_SEEK);
     for (int level = 1; level < KV_NUM_LEVELS && !decided; level++) {
-        const kv_file_meta *f = find_file(v, level, lookup->user_key);
+        const kv_file_meta *f = find_file(v, level, kv_buf_slice(&lookup_ikey), lookup->user_key);
         if (f == NULL)
             continue;
         int rc = get_from_file(db, f, lookup, &tombstone, fill_cache);
-        if (rc != 0)
+        if (rc != 0) {
+            kv_buf_free(&lookup_ikey);
             return rc;
+        }
         decided = lookup->state != KV_LOOKUP_NONE;
     }
+    kv_buf_free(&lookup_ikey);
     if (lookup->state == KV_LOOKUP_VALUE && tombstone > lookup->seq)
         lookup->state = KV_LOOKUP_DELETED;
     return 0;
@@ -237,6 +242,8 @@ void kv_get_stats(kv_db *db, kv_stats *out)
     out->gets = atomic_load(&c->gets);
     out->get_hits = atomic_load(&c->get_hits);
     out->sst_bytes_written = atomic_load(&c->sst_bytes_written);
+    out->trivial_moves = atomic_load(&c->trivial_moves);
+    out->obsolete_files_deleted = atomic_load(&c->obsolete_files_deleted);
     out->block_cache_hits = kv_cache_hits(db->block_cache);
     out->block_cache_misses = kv_cache_misses(db->block_cache);
 }
@@ -276,6 +283,12 @@ static void append_stats(kv_db *db, kv_buf *out)
              "flushes: %" PRIu64 ", %" PRIu64 " bytes in, %" PRIu64 " bytes out, %.1f s\n",
              s.flushes, s.flush_bytes_in, s.flush_bytes_out, s.flush_micros / 1e6);
     kv_buf_append(out, line, strlen(line));
+    snprintf(line, sizeof(line),
+             "compactions: %" PRIu64 " (%" PRIu64 " trivial moves), %" PRIu64
+             " bytes read, %" PRIu64 " bytes written, %.1f s; %" PRIu64 " obsolete files deleted\n",
+             s.compactions, s.trivial_moves, s.compaction_bytes_read, s.compaction_bytes_written,
+             s.compaction_micros / 1e6, s.obsolete_files_deleted);
+    kv_buf_append(out, line, strlen(line));
     snprintf(line, sizeof(line), "stalls: %.3f s, %" PRIu64 " slowdowns, %" PRIu64 " stops\n",
              s.stall_micros / 1e6, s.stall_slowdowns, s.stall_stops);
     kv_buf_append(out, line, strlen(line));
@@ -283,6 +296,32 @@ static void append_stats(kv_db *db, kv_buf *out)
              "reads: %" PRIu64 " gets (%" PRIu64 " found), block cache %" PRIu64 " hits, %" PRIu64
              " misses\n",
              s.gets, s.get_hits, s.block_cache_hits, s.block_cache_misses);
+    kv_buf_append(out, line, strlen(line));
+}
+
+/* One line per level: files, bytes, and what compactions into it read and
+ * wrote; then the write amplification (bytes written to SSTs per byte
+ * flushed). */
+static void append_level_stats(kv_db *db, kv_cf *cf, kv_buf *out)
+{
+    char line[256];
+    snprintf(line, sizeof(line),
+             "level files      bytes   compactions    read_bytes   write_bytes\n");
+    kv_buf_append(out, line, strlen(line));
+    pthread_mutex_lock(&db->mutex);
+    uint64_t written = 0, flushed = cf->level_stats[0].bytes_written;
+    for (int level = 0; level < KV_NUM_LEVELS; level++) {
+        const struct kv_level_stats *ls = &cf->level_stats[level];
+        written += ls->bytes_written;
+        snprintf(line, sizeof(line),
+                 "%5d %5zu %10" PRIu64 " %13" PRIu64 " %13" PRIu64 " %13" PRIu64 "\n", level,
+                 cf->current->num_files[level], kv_version_level_bytes(cf->current, level),
+                 ls->compactions, ls->bytes_read, ls->bytes_written);
+        kv_buf_append(out, line, strlen(line));
+    }
+    pthread_mutex_unlock(&db->mutex);
+    snprintf(line, sizeof(line), "write amplification (SST bytes written / bytes flushed): %.2f\n",
+             flushed ? (double)written / (double)flushed : 0.0);
     kv_buf_append(out, line, strlen(line));
 }
 
@@ -294,6 +333,13 @@ int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value)
     int rc = check_cf(db, cf);
     if (rc != 0)
         return rc;
+    if (strcmp(name, "kv.levelstats") == 0) {
+        kv_buf out = {0};
+        append_level_stats(db, cf, &out);
+        kv_buf_append_byte(&out, '\0');
+        *value = out.data;
+        return 0;
+    }
     if (strcmp(name, "kv.stats") == 0) {
         kv_buf out = {0};
         append_stats(db, &out);
@@ -311,7 +357,10 @@ int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value)
         number = kv_memtable_memory_usage(cf->mem);
     else if (strcmp(name, "kv.num-entries-active-mem-table") == 0)
         number = kv_memtable_num_entries(cf->mem);
-    else if (strcmp(name, "kv.total-sst-files-size") == 0) {
+    else if (strcmp(name, "kv.estimate-pending-compaction-bytes") == 0)
+        number = kv_compaction_pending_bytes(&cf->options, cf->current);
+    else if (strcmp(name, "kv.total-sst-files-size") == 0 ||
+             strcmp(name, "kv.live-sst-files-size") == 0) {
         for (level = 0; level < KV_NUM_LEVELS; level++)
             number += kv_version_level_bytes(cf->current, level);
     } else if (sscanf(name, "kv.num-files-at-level%d", &level) == 1 && level >= 0 &&

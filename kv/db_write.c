@@ -12,6 +12,8 @@
  */
 #include "db_impl.h"
 
+#include "compaction.h"
+
 #include "error.h"
 #include "filename.h"
 
@@ -128,7 +130,7 @@ static int bg_error_status(kv_db *db)
  * and the write queue; may release the mutex while waiting. */
 static int make_room_for_write(kv_db *db, size_t batch_bytes)
 {
-    bool delayed = false;
+    bool delayed = false, stop_counted = false;
     for (;;) {
         if (db->bg_error)
             return bg_error_status(db);
@@ -139,32 +141,52 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
             if (rc != 0)
                 return rc;
         }
-        kv_cf *full = NULL;
+        kv_cf *full = NULL, *stopped = NULL;
+        const char *why = NULL;
         bool slow = false;
-        for (size_t i = 0; i < db->num_cfs && full == NULL; i++) {
+        bool compacting = db->options.max_background_compactions > 0;
+        for (size_t i = 0; i < db->num_cfs && full == NULL && stopped == NULL; i++) {
             kv_cf *cf = db->cfs[i];
             if (cf->dropped)
                 continue;
-            size_t limit = (size_t)cf->options.max_write_buffer_number - 1;
-            if (kv_memtable_memory_usage(cf->mem) >= cf->options.write_buffer_size)
+            const kv_cf_options *o = &cf->options;
+            size_t limit = (size_t)o->max_write_buffer_number - 1;
+            size_t level0 = cf->current->num_files[0];
+            uint64_t pending = compacting ? kv_compaction_pending_bytes(o, cf->current) : 0;
+            if (kv_memtable_memory_usage(cf->mem) >= o->write_buffer_size) {
                 full = cf;
-            else if (cf->options.max_write_buffer_number >= 3 && cf->imm.count >= limit)
+                if (cf->imm.count >= limit) {
+                    stopped = cf;
+                    why = "all write buffers wait for flush";
+                }
+            } else if (compacting && level0 >= (size_t)o->level0_stop_writes_trigger) {
+                stopped = cf;
+                why = "too many level-0 files";
+            } else if (compacting && pending >= o->hard_pending_compaction_bytes_limit) {
+                stopped = cf;
+                why = "too many pending compaction bytes";
+            } else if ((o->max_write_buffer_number >= 3 && cf->imm.count >= limit) ||
+                       (compacting && level0 >= (size_t)o->level0_slowdown_writes_trigger) ||
+                       (compacting && pending >= o->soft_pending_compaction_bytes_limit)) {
                 slow = true;
+            }
+        }
+        if (stopped != NULL) {
+            /* Stop until a flush or compaction ends. */
+            uint64_t start = kv_env_now_micros();
+            if (!stop_counted) {
+                stop_counted = true;
+                atomic_fetch_add(&db->stats.stall_stops, 1);
+                kv_info_log_printf(db->info_log, "stopping writes: column family %s: %s",
+                                   stopped->name, why);
+            }
+            kv_db_maybe_schedule_flush(db, stopped);
+            kv_db_maybe_schedule_compaction(db);
+            wait_for_background(db);
+            atomic_fetch_add(&db->stats.stall_micros, kv_env_now_micros() - start);
+            continue;
         }
         if (full != NULL) {
-            if (full->imm.count >= (size_t)full->options.max_write_buffer_number - 1) {
-                /* Every write buffer is in use: stop until a flush ends. */
-                uint64_t start = kv_env_now_micros();
-                atomic_fetch_add(&db->stats.stall_stops, 1);
-                kv_info_log_printf(db->info_log,
-                                   "stopping writes: column family %s has %zu memtables waiting "
-                                   "for flush",
-                                   full->name, full->imm.count);
-                kv_db_maybe_schedule_flush(db, full);
-                wait_for_background(db);
-                atomic_fetch_add(&db->stats.stall_micros, kv_env_now_micros() - start);
-                continue;
-            }
             int rc = kv_db_switch_memtable(db, full);
             if (rc != 0)
                 return rc;

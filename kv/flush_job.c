@@ -252,6 +252,8 @@ int kv_flush_job_run(kv_flush_job *job)
         kv_info_log_printf(db->info_log, "flush of column family %s failed: %s", cf->name, message);
         return kv_error(rc, "%s", message);
     }
+    cf->level_stats[0].bytes_written += job->meta->file_size;
+    cf->level_stats[0].micros += micros;
     atomic_fetch_add(&db->stats.flushes, 1);
     atomic_fetch_add(&db->stats.flush_bytes_in, bytes_in);
     atomic_fetch_add(&db->stats.flush_bytes_out, job->meta->file_size);
@@ -263,6 +265,6 @@ int kv_flush_job_run(kv_flush_job *job)
         " bytes_out=%" PRIu64 " file=%06" PRIu64 " duration_ms=%.1f level0_files=%zu",
         cf->name, job->num_mems, job->meta->num_entries, job->meta->num_range_deletions, bytes_in,
         job->meta->file_size, job->file_number, micros / 1000.0, cf->current->num_files[0]);
-    kv_db_delete_obsolete_files(db);
+    kv_db_delete_obsolete_files(db, false);
     return 0;
 }

@@ -29,6 +29,8 @@ void kv_options_init(kv_options *o)
     o->cf.target_file_size_base = 64u << 20;
     o->cf.max_bytes_for_level_base = 256u << 20;
     o->cf.max_bytes_for_level_multiplier = 10;
+    o->cf.soft_pending_compaction_bytes_limit = 64ull << 30;
+    o->cf.hard_pending_compaction_bytes_limit = 256ull << 30;
 }
 
 void kv_read_options_init(kv_read_options *o)
@@ -71,6 +73,9 @@ int kv_options_validate(const kv_options *o)
     CHECK(c->max_bytes_for_level_multiplier >= 2 && c->max_bytes_for_level_multiplier <= 100,
           "max_bytes_for_level_multiplier %d out of range [2, 100]",
           c->max_bytes_for_level_multiplier);
+    CHECK(c->soft_pending_compaction_bytes_limit >= (1u << 20) &&
+              c->hard_pending_compaction_bytes_limit >= c->soft_pending_compaction_bytes_limit,
+          "pending compaction byte limits must satisfy 1 MiB <= soft <= hard");
     CHECK(o->max_open_files >= 16 && o->max_open_files <= 1000000,
           "max_open_files %d out of range [16, 1000000]", o->max_open_files);
     CHECK(o->max_background_flushes >= 1 && o->max_background_flushes <= 16,

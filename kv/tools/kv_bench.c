@@ -44,7 +44,8 @@
  * for each repetition "== repetition R of N: engines A, B, C" and one line
  * per (engine, workload) as it finishes:
  *
- *   ENGINE   WORKLOAD     : X micros/op; Y ops/sec; Z MB/s[; wamp W; space S][; found F of N]
+ *   ENGINE   WORKLOAD     : X micros/op; Y ops/sec; Z MB/s[; wamp W; space S; tail T][; found F of
+ * N]
  *
  *   micros/op, ops/sec  wall time of the workload (CLOCK_MONOTONIC) / ops;
  *                       "n/a" for both when there was nothing to do
@@ -66,6 +67,9 @@
  *                       allocated, size: RocksDB fallocates each WAL to
  *                       ~1.1 x write buffer, which would swamp small runs
  *                       (the JSON has both: dir_bytes and du_bytes)
+ *   tail T              (puts of 10+ ops) throughput over the last 10% of the
+ *                       puts / throughput over the first 10%: below 1, the
+ *                       engine slows as the data grows (issue 3: >= 0.7)
  *   found F of N        (readrandom) gets that found their key
  *
  * or "ENGINE   WORKLOAD     : error: MESSAGE" (that engine then skips the
@@ -379,11 +383,12 @@ typedef struct run_result {
     uint64_t dir_bytes;  /* writing workloads: file sizes in the directory at the end */
     uint64_t du_bytes;   /* the same, allocated blocks (du) */
     uint64_t live_bytes; /* writing workloads: live keys x (key + value) */
+    double first_tenth_seconds, last_tenth_seconds; /* puts: time of the first / last 10% */
 } run_result;
 
 /* Figures derived from a run (or medians of them); NAN when not meaningful. */
 typedef struct run_figures {
-    double micros_per_op, ops_per_sec, mb_per_sec, wamp, space;
+    double micros_per_op, ops_per_sec, mb_per_sec, wamp, space, tail;
 } run_figures;
 
 typedef struct bench_runner {
@@ -433,7 +438,13 @@ static int run_puts(bench_runner *r, void *db, const bench_engine *engine, uint6
                     bool sequential, bool sync, bench_rng *rng, run_result *res)
 {
     const bench_settings *s = &r->settings;
+    uint64_t tenth = ops / 10;
+    double start = now_seconds();
     for (uint64_t i = 0; i < ops; i++) {
+        if (tenth > 0 && i == tenth)
+            res->first_tenth_seconds = now_seconds() - start;
+        if (tenth > 0 && i == ops - tenth)
+            res->last_tenth_seconds = now_seconds();
         uint64_t k = sequential ? i : bench_rng_uniform(rng, s->num);
         format_key(r->key, s->key_size, k);
         const char *value = value_source_next(&r->values, s->value_size);
@@ -443,6 +454,8 @@ static int run_puts(bench_runner *r, void *db, const bench_engine *engine, uint6
         res->ops++;
         res->user_write_bytes += s->key_size + s->value_size;
     }
+    if (tenth > 0)
+        res->last_tenth_seconds = now_seconds() - res->last_tenth_seconds;
     res->user_bytes = res->user_write_bytes;
     return 0;
 }
@@ -552,7 +565,7 @@ static void run_workload(bench_runner *r, void *db, const bench_engine *engine,
 
 static run_figures figures_of(const run_result *res, const workload_def *w)
 {
-    run_figures f = {NAN, NAN, NAN, NAN, NAN};
+    run_figures f = {NAN, NAN, NAN, NAN, NAN, NAN};
     double seconds = res->seconds > 0 ? res->seconds : 1e-9;
     if (res->ops > 0) {
         f.micros_per_op = seconds * 1e6 / (double)res->ops;
@@ -563,6 +576,8 @@ static run_figures figures_of(const run_result *res, const workload_def *w)
         f.wamp = (double)res->io.write_bytes / (double)res->user_write_bytes;
     if (w->writes && res->live_bytes > 0)
         f.space = (double)res->dir_bytes / (double)res->live_bytes;
+    if (res->first_tenth_seconds > 0 && res->last_tenth_seconds > 0)
+        f.tail = res->first_tenth_seconds / res->last_tenth_seconds;
     return f;
 }
 
@@ -584,6 +599,8 @@ static void print_figures(const char *engine, const workload_def *w, const run_f
             printf("; wamp %.2f", f->wamp);
         if (!isnan(f->space))
             printf("; space %.2f", f->space);
+        if (!isnan(f->tail))
+            printf("; tail %.2f", f->tail);
     }
     if (w->kind == READRANDOM)
         printf("; found %llu of %llu", (unsigned long long)res->found,
@@ -679,8 +696,8 @@ static double median(double *values, size_t n)
 static run_figures median_figures(bench_runner *r, size_t e, size_t w, const run_result **first_ok)
 {
     int reps = r->settings.repeat;
-    double *columns[5];
-    for (int c = 0; c < 5; c++)
+    double *columns[6];
+    for (int c = 0; c < 6; c++)
         columns[c] = bench_calloc((size_t)reps, sizeof(double));
     size_t n = 0;
     *first_ok = NULL;
@@ -696,11 +713,12 @@ static run_figures median_figures(bench_runner *r, size_t e, size_t w, const run
         columns[2][n] = f.mb_per_sec;
         columns[3][n] = f.wamp;
         columns[4][n] = f.space;
+        columns[5][n] = f.tail;
         n++;
     }
     run_figures m = {median(columns[0], n), median(columns[1], n), median(columns[2], n),
-                     median(columns[3], n), median(columns[4], n)};
-    for (int c = 0; c < 5; c++)
+                     median(columns[3], n), median(columns[4], n), median(columns[5], n)};
+    for (int c = 0; c < 6; c++)
         free(columns[c]);
     return m;
 }
@@ -813,6 +831,8 @@ static void json_figures(FILE *f, const run_figures *fig)
     json_number(f, fig->wamp);
     fputs(", \"space\": ", f);
     json_number(f, fig->space);
+    fputs(", \"tail\": ", f);
+    json_number(f, fig->tail);
 }
 
 static void json_settings(FILE *f, const bench_settings *s)
@@ -854,7 +874,7 @@ static void json_run(FILE *f, bench_runner *r, int rep, size_t e, size_t w)
             (unsigned long long)res->io.read_bytes, (unsigned long long)res->dir_bytes,
             (unsigned long long)res->du_bytes, (unsigned long long)res->live_bytes);
     run_figures fig =
-        res->ok ? figures_of(res, r->workloads[w]) : (run_figures){NAN, NAN, NAN, NAN, NAN};
+        res->ok ? figures_of(res, r->workloads[w]) : (run_figures){NAN, NAN, NAN, NAN, NAN, NAN};
     json_figures(f, &fig);
     fputs("}", f);
 }

@@ -1,0 +1,212 @@
+/* compaction.c — choosing compactions (see compaction.h). */
+#include "compaction.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t kv_max_bytes_for_level(const kv_cf_options *options, int level)
+{
+    uint64_t bytes = options->max_bytes_for_level_base;
+    for (int l = 1; l < level; l++)
+        bytes *= (uint64_t)options->max_bytes_for_level_multiplier;
+    return bytes;
+}
+
+double kv_compaction_score(const kv_cf_options *options, const kv_version *v, int *level)
+{
+    double best = 0;
+    *level = 0;
+    for (int l = 0; l < KV_NUM_LEVELS - 1; l++) {
+        double score;
+        if (l == 0)
+            score = (double)v->num_files[0] / options->level0_file_num_compaction_trigger;
+        else
+            score = (double)kv_version_level_bytes(v, l) / kv_max_bytes_for_level(options, l);
+        if (score > best) {
+            best = score;
+            *level = l;
+        }
+    }
+    return best;
+}
+
+uint64_t kv_compaction_pending_bytes(const kv_cf_options *options, const kv_version *v)
+{
+    uint64_t pending = 0;
+    if (v->num_files[0] >= (size_t)options->level0_file_num_compaction_trigger)
+        pending += kv_version_level_bytes(v, 0);
+    for (int l = 1; l < KV_NUM_LEVELS - 1; l++) {
+        uint64_t bytes = kv_version_level_bytes(v, l), target = kv_max_bytes_for_level(options, l);
+        /* The excess moves down, rewriting about `multiplier` times as much. */
+        if (bytes > target)
+            pending += (bytes - target) * (uint64_t)(options->max_bytes_for_level_multiplier + 1);
+    }
+    return pending;
+}
+
+static kv_slice file_smallest_user_key(const kv_file_meta *f)
+{
+    return kv_ikey_user_key(kv_buf_slice(&f->smallest));
+}
+
+static kv_slice file_largest_user_key(const kv_file_meta *f)
+{
+    return kv_ikey_user_key(kv_buf_slice(&f->largest));
+}
+
+static bool file_overlaps(const kv_file_meta *f, const kv_slice *begin, const kv_slice *end)
+{
+    if (begin && kv_slice_compare(file_largest_user_key(f), *begin) < 0)
+        return false;
+    if (end && kv_slice_compare(file_smallest_user_key(f), *end) > 0)
+        return false;
+    return true;
+}
+
+void kv_version_overlapping_inputs(const kv_version *v, int level, const kv_slice *begin,
+                                   const kv_slice *end, kv_file_meta ***out, size_t *count)
+{
+    size_t n = v->num_files[level];
+    *out = kv_malloc((n ? n : 1) * sizeof(kv_file_meta *));
+    *count = 0;
+    kv_buf lo = {0}, hi = {0};
+    bool has_lo = begin != NULL, has_hi = end != NULL;
+    if (begin)
+        kv_buf_set(&lo, begin->data, begin->size);
+    if (end)
+        kv_buf_set(&hi, end->data, end->size);
+    for (size_t i = 0; i < n; i++) {
+        kv_file_meta *f = v->files[level][i];
+        kv_slice lo_s = kv_buf_slice(&lo), hi_s = kv_buf_slice(&hi);
+        if (!file_overlaps(f, has_lo ? &lo_s : NULL, has_hi ? &hi_s : NULL))
+            continue;
+        if (level == 0) {
+            /* Grow the range to the file's and start over if it grew: an
+             * older overlapping level-0 file must come along. */
+            bool grew = false;
+            if (has_lo && kv_slice_compare(file_smallest_user_key(f), lo_s) < 0) {
+                kv_buf_set(&lo, file_smallest_user_key(f).data, file_smallest_user_key(f).size);
+                grew = true;
+            }
+            if (has_hi && kv_slice_compare(file_largest_user_key(f), hi_s) > 0) {
+                kv_buf_set(&hi, file_largest_user_key(f).data, file_largest_user_key(f).size);
+                grew = true;
+            }
+            if (grew) {
+                *count = 0;
+                i = (size_t)-1;
+                continue;
+            }
+        }
+        (*out)[(*count)++] = f;
+    }
+    kv_buf_free(&lo);
+    kv_buf_free(&hi);
+}
+
+/* The user-key range covered by files. */
+static void range_of(kv_file_meta *const *files, size_t n, kv_slice *smallest, kv_slice *largest)
+{
+    assert(n > 0);
+    *smallest = file_smallest_user_key(files[0]);
+    *largest = file_largest_user_key(files[0]);
+    for (size_t i = 1; i < n; i++) {
+        if (kv_slice_compare(file_smallest_user_key(files[i]), *smallest) < 0)
+            *smallest = file_smallest_user_key(files[i]);
+        if (kv_slice_compare(file_largest_user_key(files[i]), *largest) > 0)
+            *largest = file_largest_user_key(files[i]);
+    }
+}
+
+static kv_compaction *new_compaction(kv_cf *cf, int level)
+{
+    kv_compaction *c = kv_calloc(1, sizeof(*c));
+    c->cf = cf;
+    c->level = level;
+    c->output_level = level + 1;
+    c->input_version = cf->current;
+    kv_version_ref(c->input_version);
+    c->max_output_file_size = cf->options.target_file_size_base;
+    return c;
+}
+
+/* Adds the files of output_level that overlap the level inputs. */
+static void add_output_level_inputs(kv_compaction *c)
+{
+    kv_slice smallest, largest;
+    range_of(c->inputs[0], c->num_inputs[0], &smallest, &largest);
+    kv_version_overlapping_inputs(c->input_version, c->output_level, &smallest, &largest,
+                                  &c->inputs[1], &c->num_inputs[1]);
+}
+
+kv_compaction *kv_compaction_pick(kv_cf *cf)
+{
+    int level;
+    double score = kv_compaction_score(&cf->options, cf->current, &level);
+    if (score < 1)
+        return NULL;
+    kv_compaction *c = new_compaction(cf, level);
+    c->score = score;
+    const kv_version *v = cf->current;
+    if (level == 0) {
+        /* Every level-0 file: they may all overlap, and taking them all
+         * keeps newer data from being left above older. */
+        c->num_inputs[0] = v->num_files[0];
+        c->inputs[0] = kv_malloc(c->num_inputs[0] * sizeof(kv_file_meta *));
+        memcpy(c->inputs[0], v->files[0], c->num_inputs[0] * sizeof(kv_file_meta *));
+    } else {
+        /* The first file after the compact pointer, wrapping around. */
+        size_t n = v->num_files[level], pick = 0;
+        kv_buf *pointer = &cf->compact_pointer[level];
+        if (pointer->size > 0) {
+            while (pick < n && kv_ikey_compare(kv_buf_slice(&v->files[level][pick]->largest),
+                                               kv_buf_slice(pointer)) <= 0)
+                pick++;
+            if (pick == n)
+                pick = 0;
+        }
+        c->num_inputs[0] = 1;
+        c->inputs[0] = kv_malloc(sizeof(kv_file_meta *));
+        c->inputs[0][0] = v->files[level][pick];
+        kv_buf_set(pointer, v->files[level][pick]->largest.data,
+                   v->files[level][pick]->largest.size);
+    }
+    add_output_level_inputs(c);
+    return c;
+}
+
+kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *begin,
+                                        const kv_slice *end)
+{
+    kv_file_meta **files;
+    size_t count;
+    kv_version_overlapping_inputs(cf->current, level, begin, end, &files, &count);
+    if (count == 0) {
+        free(files);
+        return NULL;
+    }
+    kv_compaction *c = new_compaction(cf, level);
+    c->manual = true;
+    c->inputs[0] = files;
+    c->num_inputs[0] = count;
+    add_output_level_inputs(c);
+    return c;
+}
+
+bool kv_compaction_is_trivial_move(const kv_compaction *c)
+{
+    /* A manual compaction rewrites, so that it can drop garbage. */
+    return !c->manual && c->num_inputs[0] == 1 && c->num_inputs[1] == 0 &&
+           (c->level > 0 || c->input_version->num_files[0] == 1);
+}
+
+void kv_compaction_free(kv_compaction *c)
+{
+    if (c == NULL)
+        return;
+    kv_version_unref(c->input_version);
+    free(c->inputs[0]);
+    free(c->inputs[1]);
+    free(c);
+}
