@@ -184,8 +184,10 @@ static void new_files(const sst_listing *before, const sst_listing *after, sst_l
 }
 
 /* Once background work is done, the directory holds exactly the files of
- * the live version: obsolete inputs are deleted (allowing a moment for a
- * deletion in flight). Only for databases with one column family. */
+ * the live version: the inputs of finished compactions are deleted as soon
+ * as no reader uses them (allowing a moment for a deletion in flight; files
+ * a reader held may wait for the next flush or compaction, as in LevelDB).
+ * Only for databases with one column family. */
 static void expect_no_obsolete_files(kv_db *db, kv_cf *cf, const char *dir, const char *context)
 {
     uint64_t start = now_micros(), live = 0, in_dir = 0;
@@ -827,7 +829,10 @@ static void test_trivial_moves(void **state)
            st.compaction_bytes_written >> 10);
     print_property(db, cf, "kv.levelstats");
     assert_true(st.trivial_moves > 0);
-    assert_true(files_at_level(db, cf, 1) + files_at_level(db, cf, 2) > 0);
+    uint64_t below_level0 = 0;
+    for (int level = 1; level < 7; level++)
+        below_level0 += files_at_level(db, cf, level);
+    assert_true(below_level0 > 0);
     for (int i = 0; i < n; i++) {
         key_numbered(key, sizeof(key), "t", (uint64_t)i);
         expect_value_id(db, NULL, cf, key, (uint64_t)i + 1, value, VALUE);
@@ -989,8 +994,8 @@ static void test_pending_bytes_stalls(void **state)
     (void)state;
     kv_options o = small_options();
     o.max_background_compactions = 1;
-    o.cf.soft_pending_compaction_bytes_limit = 128 << 10;
-    o.cf.hard_pending_compaction_bytes_limit = 512 << 10;
+    o.cf.soft_pending_compaction_bytes_limit = 1 << 20; /* the smallest allowed */
+    o.cf.hard_pending_compaction_bytes_limit = 2 << 20;
     run_stall("compaction-stall-pending", &o, 4096 * scale(), false);
 }
 
@@ -1277,6 +1282,9 @@ static void test_reads_during_compactions(void **state)
     }
     assert_true(st.compactions > 0);
     assert_true(r.scans > 0);
+    /* The reader let go of its versions; the next flush cleans up. */
+    tdb_put(db, cf, "zz", "x");
+    MUST(kv_flush(db, cf, true));
     expect_no_obsolete_files(db, cf, dir, "after the churn");
     tdb_close(db);
     tdb_watchdog(0, NULL);

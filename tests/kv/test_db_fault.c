@@ -3,13 +3,13 @@
  * through the fault-injecting env (env_fault.h).
  *
  * Power cut: each cycle opens the database, writes at random (some writes
- * with sync, some kv_sync_wal calls, flushes running in the background
- * because the write buffer is tiny), kills the file system at a random
- * moment, closes (errors allowed), drops everything that was not synced,
- * and reopens. The reopened state must equal the state after some prefix of
- * the acknowledged operations, and that prefix must include every
- * operation that was made durable (a sync write, or anything before a
- * successful kv_sync_wal).
+ * with sync, some kv_sync_wal calls, some kv_compact_range calls, flushes
+ * and compactions running in the background because the write buffer and
+ * the levels are tiny, MANIFEST rewrites because its size limit is too),
+ * kills the file system at a random moment, closes (errors allowed), drops
+ * everything that was not synced, and reopens. The reopened state must equal the state after some
+ * prefix of the acknowledged operations, and that prefix must include every operation that was made
+ * durable (a sync write, or anything before a successful kv_sync_wal).
  *
  * Full disk: writes past a space budget fail with KV_NO_SPACE, what was
  * acknowledged stays readable, and writes resume when space returns.
@@ -342,6 +342,25 @@ static void random_sub(cut_run *r, kv_write_batch *batch)
     trace("\n");
 }
 
+/* kv_compact_range of one family, over all keys or a random range. */
+static int random_compact_range(cut_run *r)
+{
+    int cf = (int)kv_test_rng_uniform(&r->rng, NUM_CF);
+    int from = (int)kv_test_rng_uniform(&r->rng, NUM_KEYS);
+    int to = from + (int)kv_test_rng_uniform(&r->rng, NUM_KEYS / 2);
+    char begin[16], end[16];
+    key_of(from, begin, sizeof(begin));
+    key_of(to, end, sizeof(end));
+    bool all = kv_test_rng_uniform(&r->rng, 3) == 0;
+    int rc = all ? kv_compact_range(r->db, r->cfs[cf], NULL, 0, NULL, 0)
+                 : kv_compact_range(r->db, r->cfs[cf], begin, strlen(begin), end, strlen(end));
+    if (all)
+        trace("  kv_compact_range %s (all): %s\n", cf_names[cf], kv_strerror(rc));
+    else
+        trace("  kv_compact_range %s %s..%s: %s\n", cf_names[cf], begin, end, kv_strerror(rc));
+    return rc;
+}
+
 /* One random write (a single operation or a batch) through kv_write. With
  * the file system alive it must succeed; dead, it may fail. Returns the
  * status. */
@@ -366,6 +385,13 @@ static kv_db *open_with_env(kv_env *env, const char *dir, const char *context)
     o.create_if_missing = true;
     o.env = env;
     o.cf.write_buffer_size = 32 << 10; /* flushes every few dozen writes */
+    /* Compactions every few flushes, into several levels, and a MANIFEST
+     * rewritten every few dozen edits. */
+    o.cf.level0_file_num_compaction_trigger = 2;
+    o.cf.target_file_size_base = 64 << 10;
+    o.cf.max_bytes_for_level_base = 64 << 10;
+    o.cf.max_bytes_for_level_multiplier = 4;
+    o.max_manifest_file_size = 4096;
     kv_db *db = NULL;
     int rc = kv_open(&o, dir, &db);
     if (rc != KV_OK) {
@@ -392,6 +418,7 @@ static void test_power_cut_cycles(void **state)
     db_state *actual = calloc(1, sizeof(db_state));
     static char phase[160];
     long total_ops = 0, total_synced = 0, total_lost = 0, close_errors = 0;
+    uint64_t compactions = 0, trivial_moves = 0;
 
     for (r.cycle = 0; r.cycle < cycles; r.cycle++) {
         char context[96];
@@ -448,6 +475,8 @@ static void test_power_cut_cycles(void **state)
                 bool wait = kv_test_rng_uniform(&r.rng, 4) == 0;
                 rc = kv_flush(r.db, NULL, wait);
                 trace("  kv_flush%s: %s\n", wait ? " (wait)" : "", kv_strerror(rc));
+            } else if (pick < 6) {
+                rc = random_compact_range(&r);
             } else {
                 bool sync = kv_test_rng_uniform(&r.rng, 10) == 0;
                 rc = random_write(&r, sync);
@@ -461,6 +490,10 @@ static void test_power_cut_cycles(void **state)
             }
         }
         kv_env_fault_set_filesystem_active(env, false);
+        kv_stats st;
+        kv_get_stats(r.db, &st);
+        compactions += st.compactions;
+        trivial_moves += st.trivial_moves;
         int rc = kv_close(r.db); /* errors allowed: the disk is dead */
         trace("  close: %s; power cut\n", rc ? kv_errmsg() : "ok");
         if (rc != KV_OK)
@@ -483,8 +516,11 @@ static void test_power_cut_cycles(void **state)
     }
     tdb_watchdog(0, NULL);
     printf("power cut: seed %" PRIu64 ", %d cycles, %ld acknowledged writes, %ld of them synced "
-           "before the cut, %ld lost (unsynced), %d closes failed\n",
-           r.seed, cycles, total_ops, total_synced, total_lost, (int)close_errors);
+           "before the cut, %ld lost (unsynced), %d closes failed; %" PRIu64
+           " compactions (%" PRIu64 " trivial moves)\n",
+           r.seed, cycles, total_ops, total_synced, total_lost, (int)close_errors, compactions,
+           trivial_moves);
+    assert_true(compactions > 0); /* the cuts met compactions */
     kv_env_fault_destroy(env);
     free(base);
     free(actual);

@@ -1,8 +1,10 @@
 /*
  * test_db_model.c — randomized model test of the whole engine: a seeded
  * stream of puts, deletes, range deletes, multi-family batches, flushes,
- * reopens, drops of a family, snapshots and long-lived iterators, checked
- * against a simple in-memory model after every read.
+ * manual compactions of random ranges (automatic ones run all the time
+ * with the small level sizes of some configurations), reopens, drops of a
+ * family, snapshots and long-lived iterators kept across compactions,
+ * checked against a simple in-memory model after every read.
  *
  * The model: a fixed, sorted set of random binary keys (so a key is an
  * index and ordering questions are binary searches), and per column family
@@ -10,8 +12,8 @@
  * A value id determines the value's bytes and length, so the model stores
  * 4 bytes per key and a snapshot of the model is a copy of three arrays.
  *
- * Three configurations (option sets), each with its own fixed seed;
- * KV_TEST_SEED=N runs all three with seed N. KV_TEST_LONG=1 runs 1M
+ * Four configurations (option sets), each with its own fixed seed;
+ * KV_TEST_SEED=N runs all four with seed N. KV_TEST_LONG=1 runs 1M
  * operations per configuration. On a mismatch the seed, the operation index, the family and the key
  * are printed.
  */
@@ -497,19 +499,20 @@ enum op_kind {
     OP_FULL_CHECK,
     OP_REOPEN,
     OP_DROP_CF,
+    OP_COMPACT,
     OP_KINDS
 };
 
 static const char *const op_names[OP_KINDS] = {
     "put",          "delete",     "delete_range", "batch",          "get",
     "seeks",        "flush",      "snapshot",     "check-snapshot", "pin-iterator",
-    "check-pinned", "full-check", "reopen",       "drop-cf"};
+    "check-pinned", "full-check", "reopen",       "drop-cf",        "compact"};
 
 /* Weights out of 10000. */
 static enum op_kind pick_op(model_run *m)
 {
-    static const int weights[OP_KINDS] = {4500, 1200, 350, 1000, 1800, 250, 60,
-                                          60,   40,   40,  30,   15,   12,  2};
+    static const int weights[OP_KINDS] = {4500, 1200, 350, 1000, 1800, 250, 60, 60,
+                                          40,   40,   30,  15,   12,   2,   25};
     int total = 0;
     for (int i = 0; i < OP_KINDS; i++)
         total += weights[i];
@@ -643,6 +646,30 @@ static void do_drop_cf(model_run *m)
     kv_iterator_destroy(it);
 }
 
+/* kv_compact_range over the whole family, an open-ended range or a random
+ * sub-range; then the family and, sometimes, a snapshot (whose versions
+ * the compaction had to keep) are checked. */
+static void do_compact(model_run *m)
+{
+    int cf = random_cf(m);
+    char b[64], e[64];
+    size_t blen = 0, elen = 0;
+    random_range(m, b, &blen, e, &elen, sizeof(b) - 1);
+    uint64_t shape = kv_test_rng_uniform(&m->rng, 8);
+    const char *begin = shape == 0 || shape == 1 ? NULL : b; /* 0: everything */
+    const char *end = shape == 0 || shape == 2 ? NULL : e;
+    must(m, kv_compact_range(m->db, m->cfs[cf], begin, blen, end, elen), "kv_compact_range");
+    for (int i = 0; i < 10; i++)
+        check_get(m, NULL, cf, m->state[cf], random_key(m), "get after kv_compact_range");
+    kv_iterator *it = kv_iterator_create(m->db, NULL, m->cfs[cf]);
+    check_random_seeks(m, it, cf, m->state[cf], 3, "seeks after kv_compact_range");
+    kv_iterator_destroy(it);
+    if (m->num_snapshots > 0 && kv_test_rng_uniform(&m->rng, 3) == 0) {
+        int i = (int)kv_test_rng_uniform(&m->rng, (uint64_t)m->num_snapshots);
+        check_view_with_snapshot(m, &m->snapshots[i], false);
+    }
+}
+
 static void do_op(model_run *m, enum op_kind kind)
 {
     m->counts[kind]++;
@@ -733,6 +760,9 @@ static void do_op(model_run *m, enum op_kind kind)
     case OP_DROP_CF:
         do_drop_cf(m);
         break;
+    case OP_COMPACT:
+        do_compact(m);
+        break;
     case OP_KINDS:
         break;
     }
@@ -764,6 +794,23 @@ static void tune_deep_levels(kv_options *o)
     o->cf.max_bytes_for_level_multiplier = 4;
     o->max_open_files = 20; /* the table cache must evict */
     o->block_cache_size = 64 << 10;
+}
+
+/* Compaction all the time: the smallest levels allowed, level 0 compacted
+ * at two files and writes stalled soon after, two compaction threads, and
+ * a MANIFEST rewritten every few kilobytes of edits. */
+static void tune_compacting(kv_options *o)
+{
+    o->cf.level0_file_num_compaction_trigger = 2;
+    o->cf.level0_slowdown_writes_trigger = 3;
+    o->cf.level0_stop_writes_trigger = 6;
+    o->cf.target_file_size_base = 64 << 10;
+    o->cf.max_bytes_for_level_base = 64 << 10;
+    o->cf.max_bytes_for_level_multiplier = 2;
+    o->cf.soft_pending_compaction_bytes_limit = 1 << 20;
+    o->cf.hard_pending_compaction_bytes_limit = 4 << 20;
+    o->max_background_compactions = 2;
+    o->max_manifest_file_size = 4096;
 }
 
 static void run_model(const model_config *config, long ops)
@@ -807,6 +854,7 @@ static void run_model(const model_config *config, long ops)
     printf("\n  engine: %" PRIu64 " flushes, %" PRIu64 " compactions\n", m->flushes,
            m->compactions);
     tdb_watchdog(0, NULL);
+    assert_true(m->compactions > 0); /* the run exercised what it claims to */
 
     release_all_pins(m);
     must(m, kv_close(m->db), "kv_close");
@@ -846,12 +894,20 @@ static void test_model_deep_levels(void **state)
     run_model(&c, default_ops());
 }
 
+static void test_model_compacting(void **state)
+{
+    (void)state;
+    model_config c = {4, "compacting", tune_compacting};
+    run_model(&c, default_ops());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_defaults),
         cmocka_unit_test(test_model_small_blocks),
         cmocka_unit_test(test_model_deep_levels),
+        cmocka_unit_test(test_model_compacting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
