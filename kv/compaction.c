@@ -5,24 +5,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t kv_max_bytes_for_level(const kv_cf_options *options, int level)
+void kv_level_targets(const kv_cf_options *options, const kv_version *v,
+                      uint64_t targets[KV_NUM_LEVELS], int *base_level)
 {
-    uint64_t bytes = options->max_bytes_for_level_base;
-    for (int l = 1; l < level; l++)
-        bytes *= (uint64_t)options->max_bytes_for_level_multiplier;
-    return bytes;
+    const int last = KV_NUM_LEVELS - 1;
+    uint64_t base = options->max_bytes_for_level_base;
+    uint64_t mult = (uint64_t)options->max_bytes_for_level_multiplier;
+    /* The last level's target is what it holds (at least the base size);
+     * each level above aims at a multiplier-th of the one below, and the
+     * first level whose target would fall under the base size stays empty:
+     * level 0 compacts into the level below it (the base level). */
+    uint64_t bottom = 0;
+    for (int level = 1; level <= last; level++)
+        if (v->num_files[level] > 0)
+            bottom = kv_version_level_bytes(v, level);
+    /* Data not yet in the last level will end there: count level 0 too. */
+    uint64_t total = 0;
+    for (int level = 0; level <= last; level++)
+        total += kv_version_level_bytes(v, level);
+    if (bottom < total - bottom && total > bottom)
+        bottom = total;
+    uint64_t target = bottom > base ? bottom : base;
+    memset(targets, 0, KV_NUM_LEVELS * sizeof(uint64_t));
+    *base_level = last;
+    targets[last] = target;
+    for (int level = last - 1; level >= 1; level--) {
+        target /= mult;
+        if (target < base)
+            break;
+        targets[level] = target;
+        *base_level = level;
+    }
+    /* Data already sitting above the base level (older shapes) still drains
+     * downwards. */
+    for (int level = 1; level < *base_level; level++)
+        targets[level] = 1;
 }
 
 double kv_compaction_score(const kv_cf_options *options, const kv_version *v, int *level)
 {
+    uint64_t targets[KV_NUM_LEVELS];
+    int base_level;
+    kv_level_targets(options, v, targets, &base_level);
     double best = 0;
     *level = 0;
     for (int l = 0; l < KV_NUM_LEVELS - 1; l++) {
         double score;
         if (l == 0)
             score = (double)v->num_files[0] / options->level0_file_num_compaction_trigger;
+        else if (v->num_files[l] == 0)
+            score = 0;
+        else if (l < base_level)
+            score = 1.0 + (double)kv_version_level_bytes(v, l) /
+                              (double)options->max_bytes_for_level_base;
         else
-            score = (double)kv_version_level_bytes(v, l) / kv_max_bytes_for_level(options, l);
+            score = (double)kv_version_level_bytes(v, l) / (double)targets[l];
         if (score > best) {
             best = score;
             *level = l;
@@ -33,16 +70,35 @@ double kv_compaction_score(const kv_cf_options *options, const kv_version *v, in
 
 uint64_t kv_compaction_pending_bytes(const kv_cf_options *options, const kv_version *v)
 {
+    uint64_t targets[KV_NUM_LEVELS];
+    int base_level;
+    kv_level_targets(options, v, targets, &base_level);
     uint64_t pending = 0;
     if (v->num_files[0] >= (size_t)options->level0_file_num_compaction_trigger)
         pending += kv_version_level_bytes(v, 0);
     for (int l = 1; l < KV_NUM_LEVELS - 1; l++) {
-        uint64_t bytes = kv_version_level_bytes(v, l), target = kv_max_bytes_for_level(options, l);
+        uint64_t bytes = kv_version_level_bytes(v, l);
         /* The excess moves down, rewriting about `multiplier` times as much. */
-        if (bytes > target)
-            pending += (bytes - target) * (uint64_t)(options->max_bytes_for_level_multiplier + 1);
+        if (bytes > targets[l])
+            pending +=
+                (bytes - targets[l]) * (uint64_t)(options->max_bytes_for_level_multiplier + 1);
     }
     return pending;
+}
+
+/* Where level 0 (and a manual compaction of `level`) writes to. */
+static int output_level_of(const kv_cf_options *options, const kv_version *v, int level)
+{
+    if (level > 0)
+        return level + 1;
+    uint64_t targets[KV_NUM_LEVELS];
+    int base_level;
+    kv_level_targets(options, v, targets, &base_level);
+    /* Never skip over a level that holds data. */
+    for (int l = 1; l < base_level; l++)
+        if (v->num_files[l] > 0)
+            return l;
+    return base_level;
 }
 
 static kv_slice file_smallest_user_key(const kv_file_meta *f)
@@ -124,7 +180,7 @@ static kv_compaction *new_compaction(kv_cf *cf, int level)
     kv_compaction *c = kv_calloc(1, sizeof(*c));
     c->cf = cf;
     c->level = level;
-    c->output_level = level + 1;
+    c->output_level = output_level_of(&cf->options, cf->current, level);
     c->input_version = cf->current;
     kv_version_ref(c->input_version);
     c->max_output_file_size = cf->options.target_file_size_base;

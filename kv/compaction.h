@@ -3,10 +3,10 @@
  * and RocksDB's leveled CompactionPicker) and the compaction itself
  * (CompactionJob).
  *
- * Leveled: level 0 (overlapping files, newest first) is merged into level 1
- * when its file count reaches level0_file_num_compaction_trigger; level
- * n >= 1 is merged into n + 1 when its bytes pass max_bytes_for_level(n)
- * = max_bytes_for_level_base * multiplier^(n-1). The level with the highest
+ * Leveled: level 0 (overlapping files, newest first) is merged into the
+ * base level when its file count reaches level0_file_num_compaction_trigger;
+ * level n >= 1 is merged into n + 1 when its bytes pass its target (see
+ * kv_level_targets). The level with the highest
  * score (count or size over its target) goes first. One file at level
  * n >= 1 is picked round-robin (a compact pointer per level) together with
  * every file of level n + 1 it overlaps. A single input file that overlaps
@@ -31,7 +31,15 @@ typedef struct kv_compaction {
     double score;
 } kv_compaction;
 
-uint64_t kv_max_bytes_for_level(const kv_cf_options *options, int level);
+/* Target size of each level, sized from the bottom up (RocksDB's
+ * level_compaction_dynamic_level_bytes): the last level's target is the
+ * data it will hold, each level above a multiplier-th of the next, and
+ * levels whose target would fall below max_bytes_for_level_base stay empty;
+ * the first level used is the base level, where level 0 compacts to. This
+ * keeps about 90% of the data in the last level, so space amplification
+ * stays near 1.1 whatever the data size. */
+void kv_level_targets(const kv_cf_options *options, const kv_version *v,
+                      uint64_t targets[KV_NUM_LEVELS], int *base_level);
 
 /* Highest compaction score of v and its level (scores >= 1 need work). */
 double kv_compaction_score(const kv_cf_options *options, const kv_version *v, int *level);
@@ -44,8 +52,8 @@ uint64_t kv_compaction_pending_bytes(const kv_cf_options *options, const kv_vers
 kv_compaction *kv_compaction_pick(kv_cf *cf);
 
 /* A manual compaction of the files of `level` holding user keys in
- * [begin, end] (NULL: unbounded) into level + 1, or NULL when there are
- * none. Requires the mutex. */
+ * [begin, end] (NULL: unbounded) into the next level (for level 0: the base
+ * level), or NULL when there are none. Requires the mutex. */
 kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *begin,
                                         const kv_slice *end);
 

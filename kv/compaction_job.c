@@ -67,19 +67,23 @@ static kv_seq stripe_top(const compaction_state *s, size_t stripe)
     return stripe < s->num_snapshots ? s->snapshots[stripe] : KV_MAX_SEQUENCE;
 }
 
-/* True when no file below the output level may hold user_key. */
+/* True when no file below the output level may hold user_key (levels
+ * below level 0 are sorted: a binary search each). */
 static bool is_base_level_for_key(const compaction_state *s, kv_slice user_key)
 {
     const kv_version *v = s->c->input_version;
-    for (int level = s->c->output_level + 1; level < KV_NUM_LEVELS; level++) {
-        for (size_t i = 0; i < v->num_files[level]; i++) {
-            const kv_file_meta *f = v->files[level][i];
-            if (kv_slice_compare(user_key, kv_ikey_user_key(kv_buf_slice(&f->smallest))) >= 0 &&
-                kv_slice_compare(user_key, kv_ikey_user_key(kv_buf_slice(&f->largest))) <= 0)
-                return false;
-        }
+    kv_buf probe = {0};
+    kv_ikey_append(&probe, user_key, KV_MAX_SEQUENCE, KV_TYPE_FOR_SEEK);
+    bool base = true;
+    for (int level = s->c->output_level + 1; level < KV_NUM_LEVELS && base; level++) {
+        size_t i = kv_find_file(v->files[level], v->num_files[level], kv_buf_slice(&probe));
+        if (i < v->num_files[level] &&
+            kv_slice_compare(user_key,
+                             kv_ikey_user_key(kv_buf_slice(&v->files[level][i]->smallest))) >= 0)
+            base = false;
     }
-    return true;
+    kv_buf_free(&probe);
+    return base;
 }
 
 static int open_output(compaction_state *s)
@@ -338,9 +342,17 @@ static int install(kv_db *db, kv_compaction *c, kv_file_meta *const *outputs, si
     kv_version_unref(cf->current);
     cf->current = v;
     kv_cf_install_super_version(cf);
-    for (int which = 0; which < 2; which++)
-        for (size_t i = 0; i < c->num_inputs[which]; i++)
-            kv_db_add_obsolete_file(db, c->inputs[which][i]);
+    /* Inputs die with the versions that hold them, except a file that
+     * moved: it lives on under another (copied) meta of the same number. */
+    for (int which = 0; which < 2; which++) {
+        for (size_t i = 0; i < c->num_inputs[which]; i++) {
+            bool moved = false;
+            for (size_t o = 0; o < n && !moved; o++)
+                moved = outputs[o]->number == c->inputs[which][i]->number;
+            if (!moved)
+                kv_db_add_obsolete_file(db, c->inputs[which][i]);
+        }
+    }
     return 0;
 }
 

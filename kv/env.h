@@ -37,7 +37,8 @@ struct kv_random {
     kv_env *env;
     char *path;
     int fd;
-    uint64_t size; /* at open */
+    uint64_t size;   /* at open */
+    const char *map; /* the whole file mapped read-only, or NULL */
     void *env_state;
 };
 
@@ -81,6 +82,11 @@ int kv_env_new_random(kv_env *env, const char *path, kv_random **out);
 /* Reads up to n bytes at offset into scratch; *got < n only at end of file. */
 int kv_random_read(kv_random *file, uint64_t offset, size_t n, char *scratch, size_t *got);
 void kv_random_close(kv_random *file);
+/* Like kv_random_read, but without a copy when the file is mapped: *out
+ * points into the mapping (valid until the file is closed) or into scratch
+ * (n bytes), and is shorter than n only at end of file. Table files are
+ * immutable once written, which is what makes the mapping safe. */
+int kv_random_view(kv_random *file, uint64_t offset, size_t n, char *scratch, kv_slice *out);
 
 /* Whole-file helpers. kv_env_write_file_synced writes `path` via a temporary
  * file, fsyncs it, renames it over `path` and fsyncs the directory. */

@@ -107,33 +107,36 @@ int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, c
                         (unsigned long long)h->offset);
     size_t stored_size = (size_t)h->size;
     size_t n = stored_size + KV_BLOCK_TRAILER_SIZE;
-    char *buf = kv_malloc(n);
-    size_t got = 0;
-    int rc = kv_random_read(file, h->offset, n, buf, &got);
+    /* A mapped file is read in place; otherwise into buf. */
+    char *buf = file->map ? NULL : kv_malloc(n);
+    kv_slice view;
+    int rc = kv_random_view(file, h->offset, n, buf, &view);
     if (rc < 0) {
         free(buf);
         return rc;
     }
-    if (got != n) {
+    if (view.size != n) {
         free(buf);
         return kv_error(KV_CORRUPTION, "%s: truncated block at offset %llu", name,
                         (unsigned long long)h->offset);
     }
-    uint32_t expected = kv_crc32c_unmask(kv_decode_fixed32(buf + stored_size + 1));
-    uint32_t actual = kv_crc32c(buf, stored_size + 1); /* contents and type byte */
+    uint32_t expected = kv_crc32c_unmask(kv_decode_fixed32(view.data + stored_size + 1));
+    uint32_t actual = kv_crc32c(view.data, stored_size + 1); /* contents and type byte */
     if (actual != expected) {
         free(buf);
         return kv_error(KV_CORRUPTION, "%s: block checksum mismatch at offset %llu", name,
                         (unsigned long long)h->offset);
     }
-    int type = (unsigned char)buf[stored_size];
+    int type = (unsigned char)view.data[stored_size];
     switch (type) {
     case KV_BLOCK_NONE:
-        *out = buf; /* the trailer's bytes stay allocated, unused */
+        if (buf == NULL)
+            buf = kv_memdup(view.data, stored_size);
+        *out = buf; /* the trailer's bytes may stay allocated, unused */
         *out_size = stored_size;
         return 0;
     case KV_BLOCK_SNAPPY:
-        rc = block_uncompress_snappy(name, h->offset, buf, stored_size, out, out_size);
+        rc = block_uncompress_snappy(name, h->offset, view.data, stored_size, out, out_size);
         free(buf);
         return rc;
     default:

@@ -1808,6 +1808,53 @@ static void test_tiny_write_buffer_stalls_and_resumes(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* Files moved down a level by a trivial move stay readable after later
+ * compactions delete obsolete files, and after reopen (a moved file once
+ * got deleted while the new version still used it). */
+static void test_trivially_moved_files_survive(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-trivial-move");
+    kv_options o;
+    kv_options_init(&o);
+    o.create_if_missing = true;
+    o.cf.write_buffer_size = 64 << 10;
+    o.cf.level0_file_num_compaction_trigger = 1;
+    o.cf.max_bytes_for_level_base = 128 << 10;
+    o.cf.target_file_size_base = 64 << 10;
+    kv_db *db = tdb_open(&o, dir);
+    kv_cf *cf = kv_default_cf(db);
+    char key[32], value[512];
+    const int n = 6000;
+    /* Ascending keys: each flushed file overlaps nothing below it. */
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "key%08d", i);
+        tdb_fill_value((uint64_t)i, value, sizeof(value) - 1);
+        value[sizeof(value) - 1] = '\0';
+        tdb_put(db, cf, key, value);
+        if (i % 500 == 499)
+            assert_int_equal(kv_flush(db, cf, true), KV_OK);
+    }
+    assert_int_equal(kv_compact_range(db, cf, NULL, 0, NULL, 0), KV_OK);
+    kv_stats st;
+    kv_get_stats(db, &st);
+    assert_true(st.trivial_moves > 0);
+    assert_true(st.compactions > 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof(key), "key%08d", i);
+            tdb_fill_value((uint64_t)i, value, sizeof(value) - 1);
+            value[sizeof(value) - 1] = '\0';
+            tdb_expect(db, NULL, cf, key, value);
+        }
+        tdb_close(db);
+        db = tdb_open(&o, dir);
+        cf = kv_default_cf(db);
+    }
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child-write-and-exit") == 0)
@@ -1842,6 +1889,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_current_points_to_missing_manifest),
         cmocka_unit_test(test_sst_corruption_detected),
         cmocka_unit_test(test_tiny_write_buffer_stalls_and_resumes),
+        cmocka_unit_test(test_trivially_moved_files_survive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
