@@ -19,6 +19,7 @@
 #include "env_fault.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,33 @@ static int random_compact_range(cut_run *r)
     return rc;
 }
 
+typedef struct delayed_cut {
+    kv_env *env;
+    unsigned micros;
+} delayed_cut;
+
+static void *delayed_cut_main(void *arg)
+{
+    delayed_cut *d = arg;
+    usleep(d->micros);
+    kv_env_fault_set_filesystem_active(d->env, false);
+    return NULL;
+}
+
+/* The file system dies a few milliseconds into a kv_compact_range of
+ * everything (which may fail, or finish first). */
+static void cut_during_compaction(cut_run *r, kv_env *env)
+{
+    delayed_cut d = {env, (unsigned)kv_test_rng_uniform(&r->rng, 5000)};
+    int cf = (int)kv_test_rng_uniform(&r->rng, NUM_CF);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, delayed_cut_main, &d), 0);
+    int rc = kv_compact_range(r->db, r->cfs[cf], NULL, 0, NULL, 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    trace("  kv_compact_range %s (all) cut after %u us: %s\n", cf_names[cf], d.micros,
+          kv_strerror(rc));
+}
+
 /* One random write (a single operation or a batch) through kv_write. With
  * the file system alive it must succeed; dead, it may fail. Returns the
  * status. */
@@ -455,9 +483,12 @@ static void test_power_cut_cycles(void **state)
         for (int i = 0; i < num_ops; i++) {
             bool alive = i < cut_at;
             if (i == cut_at) {
-                if (kv_test_rng_uniform(&r.rng, 2)) {
+                uint64_t how = kv_test_rng_uniform(&r.rng, 3);
+                if (how == 0) {
                     kv_flush(r.db, NULL, false); /* a flush racing the cut */
                     trace("  flush (no wait)\n");
+                } else if (how == 1) {
+                    cut_during_compaction(&r, env);
                 }
                 kv_env_fault_set_filesystem_active(env, false);
                 trace("  --- file system dead ---\n");
