@@ -250,11 +250,34 @@ kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *be
     return c;
 }
 
+static int compare_smallest_user_key(const void *a, const void *b)
+{
+    return kv_slice_compare(file_smallest_user_key(*(kv_file_meta *const *)a),
+                            file_smallest_user_key(*(kv_file_meta *const *)b));
+}
+
 bool kv_compaction_is_trivial_move(const kv_compaction *c)
 {
     /* A manual compaction rewrites, so that it can drop garbage. */
-    return !c->manual && c->num_inputs[0] == 1 && c->num_inputs[1] == 0 &&
-           (c->level > 0 || c->input_version->num_files[0] == 1);
+    if (c->manual || c->num_inputs[1] != 0)
+        return false;
+    if (c->level > 0)
+        return c->num_inputs[0] == 1;
+    /* Level 0: every file is an input (the automatic pick takes them all),
+     * and they can move together when no two of them overlap, as after
+     * sequential inserts. */
+    if (c->num_inputs[0] != c->input_version->num_files[0])
+        return false;
+    size_t n = c->num_inputs[0];
+    kv_file_meta **sorted = kv_malloc(n * sizeof(kv_file_meta *));
+    memcpy(sorted, c->inputs[0], n * sizeof(kv_file_meta *));
+    qsort(sorted, n, sizeof(kv_file_meta *), compare_smallest_user_key);
+    bool disjoint = true;
+    for (size_t i = 1; i < n && disjoint; i++)
+        disjoint = kv_slice_compare(file_largest_user_key(sorted[i - 1]),
+                                    file_smallest_user_key(sorted[i])) < 0;
+    free(sorted);
+    return disjoint;
 }
 
 void kv_compaction_free(kv_compaction *c)

@@ -358,15 +358,17 @@ static int install(kv_db *db, kv_compaction *c, kv_file_meta *const *outputs, si
 
 static int run_trivial_move(kv_db *db, kv_compaction *c)
 {
-    kv_file_meta *f = c->inputs[0][0];
-    int rc = install(db, c, &f, 1);
+    int rc = install(db, c, c->inputs[0], c->num_inputs[0]);
     if (rc != 0)
         return rc;
     atomic_fetch_add(&db->stats.trivial_moves, 1);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < c->num_inputs[0]; i++)
+        bytes += c->inputs[0][i]->file_size;
     kv_info_log_printf(db->info_log,
-                       "compaction cf=%s trivial move of %06" PRIu64 " (%" PRIu64
+                       "compaction cf=%s trivial move of %zu files (%" PRIu64
                        " bytes) from level %d to level %d",
-                       c->cf->name, f->number, f->file_size, c->level, c->output_level);
+                       c->cf->name, c->num_inputs[0], bytes, c->level, c->output_level);
     return 0;
 }
 

@@ -26,7 +26,9 @@ typedef struct merging_iter {
     kv_compare_fn compare;
     kv_iter **children;
     size_t count;
-    size_t *heap; /* indexes of the valid children */
+    size_t *heap;   /* indexes of the valid children */
+    kv_slice *keys; /* each valid child's current key, cached: a heap step
+                       compares without calls through the children */
     size_t heap_size;
     enum merge_direction direction;
 } merging_iter;
@@ -42,7 +44,7 @@ static merging_iter *as_merging_iter(kv_iter *it)
  * direction: smaller first going forward, larger first going backward. */
 static bool heap_before(const merging_iter *mi, size_t a, size_t b)
 {
-    int result = mi->compare(kv_iter_key(mi->children[a]), kv_iter_key(mi->children[b]));
+    int result = mi->compare(mi->keys[a], mi->keys[b]);
     if (result == 0)
         result = a < b ? -1 : 1;
     return mi->direction == MERGE_FORWARD ? result < 0 : result > 0;
@@ -70,9 +72,12 @@ static void heap_sift_down(merging_iter *mi, size_t i)
 static void heap_rebuild(merging_iter *mi)
 {
     mi->heap_size = 0;
-    for (size_t i = 0; i < mi->count; i++)
-        if (kv_iter_valid(mi->children[i]))
+    for (size_t i = 0; i < mi->count; i++) {
+        if (kv_iter_valid(mi->children[i])) {
+            mi->keys[i] = kv_iter_key(mi->children[i]);
             mi->heap[mi->heap_size++] = i;
+        }
+    }
     for (size_t i = mi->heap_size / 2; i-- > 0;)
         heap_sift_down(mi, i);
 }
@@ -82,7 +87,10 @@ static void heap_rebuild(merging_iter *mi)
 static void heap_fix_top(merging_iter *mi)
 {
     assert(mi->heap_size > 0);
-    if (!kv_iter_valid(mi->children[mi->heap[0]]))
+    size_t top = mi->heap[0];
+    if (kv_iter_valid(mi->children[top]))
+        mi->keys[top] = kv_iter_key(mi->children[top]);
+    else
         mi->heap[0] = mi->heap[--mi->heap_size];
     heap_sift_down(mi, 0);
 }
@@ -186,7 +194,7 @@ static void merging_iter_prev(kv_iter *it)
 static kv_slice merging_iter_key(kv_iter *it)
 {
     merging_iter *mi = as_merging_iter(it);
-    return kv_iter_key(mi->children[current_child(mi)]);
+    return mi->keys[current_child(mi)];
 }
 
 static kv_slice merging_iter_value(kv_iter *it)
@@ -214,6 +222,7 @@ static void merging_iter_destroy(kv_iter *it)
         kv_iter_destroy(mi->children[i]);
     free(mi->children);
     free(mi->heap);
+    free(mi->keys);
     free(mi);
 }
 
@@ -239,6 +248,7 @@ kv_iter *kv_merging_iter_create(kv_compare_fn compare, kv_iter **children, size_
     size_t slots = count > 0 ? count : 1;
     mi->children = kv_malloc(slots * sizeof(*mi->children));
     mi->heap = kv_malloc(slots * sizeof(*mi->heap));
+    mi->keys = kv_malloc(slots * sizeof(*mi->keys));
     for (size_t i = 0; i < count; i++)
         mi->children[i] = children[i];
     mi->direction = MERGE_FORWARD;

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef KV_BENCH_ROCKSDB
 #include <rocksdb/c.h>
@@ -56,6 +57,17 @@ static int kv_engine_open(const bench_settings *settings, const char *dir, void 
 static int kv_engine_close(void *db)
 {
     kv_bench_db *handle = db;
+    /* KV_BENCH_STATS=1: the engine's own account of the run, on stderr. */
+    const char *want_stats = getenv("KV_BENCH_STATS");
+    if (want_stats != NULL && want_stats[0] != '\0' && strcmp(want_stats, "0") != 0) {
+        const char *names[] = {"kv.stats", "kv.levelstats"};
+        for (size_t i = 0; i < 2; i++) {
+            char *text = NULL;
+            if (kv_get_property(handle->db, NULL, names[i], &text) == 0)
+                fprintf(stderr, "%s", text);
+            kv_free(text);
+        }
+    }
     int rc = kv_close(handle->db);
     free(handle);
     if (rc != 0) {
