@@ -809,6 +809,85 @@ static void test_iterator_pins_compacted_files(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* Iterators pinned while files move down whole (trivial moves) and are
+ * later rewritten: the files a pinned version reads must stay until it is
+ * released, whichever version the moved file lives on in. Each round pins
+ * an iterator, churns (automatic compactions through the small levels,
+ * sometimes a manual one) and scans the pinned iterator against the model
+ * as it was when the iterator was made. */
+static void test_iterators_pinned_across_moves(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("compaction-pinned-moves");
+    kv_options o = small_options();
+    o.cf.level0_file_num_compaction_trigger = 2;
+    o.cf.level0_slowdown_writes_trigger = 3;
+    o.cf.level0_stop_writes_trigger = 6;
+    o.cf.max_bytes_for_level_base = 64 << 10;
+    o.cf.max_bytes_for_level_multiplier = 2;
+    enum { KEYS = 3000, VALUE = 400 };
+    const int rounds = kv_test_long_mode() ? 2000 : 150;
+    tdb_watchdog(600, "iterators pinned across trivial moves");
+    kv_db *db = tdb_open(&o, dir);
+    kv_cf *cf = kv_default_cf(db);
+    uint32_t *model = calloc(KEYS, sizeof(uint32_t)), *pinned = calloc(KEYS, sizeof(uint32_t));
+    char value[VALUE], key[24];
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(55));
+    uint32_t next_id = 1;
+    for (int round = 0; round < rounds; round++) {
+        kv_iterator *it = kv_iterator_create(db, NULL, cf);
+        memcpy(pinned, model, KEYS * sizeof(uint32_t));
+        for (int i = 0; i < 300; i++) {
+            int k = (int)kv_test_rng_uniform(&rng, KEYS);
+            key_numbered(key, sizeof(key), "k", (uint64_t)k);
+            model[k] = next_id++;
+            put_value_id(db, cf, key, model[k], value, VALUE);
+        }
+        if (round % 10 == 0) {
+            char begin[24];
+            key_numbered(begin, sizeof(begin), "k", kv_test_rng_uniform(&rng, KEYS));
+            key_numbered(key, sizeof(key), "k", KEYS * 2 / 3);
+            MUST(kv_compact_range(db, cf, begin, strlen(begin), key, strlen(key)));
+        }
+        int k = 0;
+        for (kv_iterator_seek_to_first(it); kv_iterator_valid(it); kv_iterator_next(it), k++) {
+            while (k < KEYS && pinned[k] == 0)
+                k++;
+            size_t klen, vlen;
+            const char *got = kv_iterator_key(it, &klen);
+            const char *v = kv_iterator_value(it, &vlen);
+            key_numbered(key, sizeof(key), "k", (uint64_t)k);
+            tdb_fill_value(k < KEYS ? pinned[k] : 0, value, VALUE);
+            if (k >= KEYS || klen != strlen(key) || memcmp(got, key, klen) != 0 || vlen != VALUE ||
+                memcmp(v, value, VALUE) != 0) {
+                fprintf(stderr, "round %d: pinned iterator at \"%.*s\", expected %s\n", round,
+                        (int)klen, got, k < KEYS ? key : "the end");
+                fail();
+            }
+        }
+        while (k < KEYS && pinned[k] == 0)
+            k++;
+        if (kv_iterator_status(it) != 0 || k != KEYS) {
+            fprintf(stderr, "round %d: pinned iterator stopped at key %d of %d: %s: %s\n", round, k,
+                    KEYS, kv_strerror(kv_iterator_status(it)),
+                    kv_iterator_status(it) ? kv_errmsg() : "");
+            fail();
+        }
+        kv_iterator_destroy(it);
+    }
+    kv_stats st;
+    kv_get_stats(db, &st);
+    printf("%d rounds: %" PRIu64 " compactions, %" PRIu64 " trivial moves\n", rounds,
+           st.compactions, st.trivial_moves);
+    assert_true(st.trivial_moves > 0);
+    tdb_close(db);
+    free(model);
+    free(pinned);
+    tdb_watchdog(0, NULL);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- 5. trivial moves ---- */
 
 static void test_trivial_moves(void **state)
@@ -1386,6 +1465,7 @@ int main(void)
         cmocka_unit_test(test_delete_range_reclaims_space),
         cmocka_unit_test(test_snapshots_across_compaction),
         cmocka_unit_test(test_iterator_pins_compacted_files),
+        cmocka_unit_test(test_iterators_pinned_across_moves),
         cmocka_unit_test(test_trivial_moves),
         cmocka_unit_test(test_level0_stalls),
         cmocka_unit_test(test_pending_bytes_stalls),
