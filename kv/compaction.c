@@ -1,6 +1,8 @@
 /* compaction.c — choosing compactions (see compaction.h). */
 #include "compaction.h"
 
+#include "level_iterator.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +14,9 @@ void kv_level_targets(const kv_cf_options *options, const kv_version *v,
     uint64_t base = options->max_bytes_for_level_base;
     uint64_t mult = (uint64_t)options->max_bytes_for_level_multiplier;
     /* The last level's target is what it holds (at least the base size);
-     * each level above aims at a multiplier-th of the one below, and the
-     * first level whose target would fall under the base size stays empty:
-     * level 0 compacts into the level below it (the base level). */
+     * each level above aims at a multiplier-th of the one below, up to the
+     * first one whose target is at most the base size: the base level,
+     * which level 0 compacts into. Levels above it stay empty. */
     uint64_t bottom = 0;
     for (int level = 1; level <= last; level++)
         if (v->num_files[level] > 0)
@@ -29,9 +31,12 @@ void kv_level_targets(const kv_cf_options *options, const kv_version *v,
     memset(targets, 0, KV_NUM_LEVELS * sizeof(uint64_t));
     *base_level = last;
     targets[last] = target;
-    for (int level = last - 1; level >= 1; level--) {
+    /* As RocksDB: the base level's target lies between base / mult and
+     * base, so level 0 merges into a level of at most max_bytes_for_level_
+     * base bytes rather than into the whole last level. */
+    for (int level = last - 1; level >= 1 && target > base; level--) {
         target /= mult;
-        if (target < base)
+        if (target < base / mult)
             break;
         targets[level] = target;
         *base_level = level;
@@ -196,6 +201,23 @@ static void add_output_level_inputs(kv_compaction *c)
                                   &c->inputs[1], &c->num_inputs[1]);
 }
 
+/* Bytes of the files of sorted level `level` that overlap [lo, hi]: a
+ * binary search for the first, then a walk. */
+static uint64_t overlapping_bytes(const kv_version *v, int level, kv_slice lo, kv_slice hi)
+{
+    kv_buf probe = {0};
+    kv_ikey_append(&probe, lo, KV_MAX_SEQUENCE, KV_TYPE_FOR_SEEK);
+    size_t n = v->num_files[level];
+    uint64_t total = 0;
+    for (size_t i = kv_find_file(v->files[level], n, kv_buf_slice(&probe)); i < n; i++) {
+        if (kv_slice_compare(file_smallest_user_key(v->files[level][i]), hi) > 0)
+            break;
+        total += v->files[level][i]->file_size;
+    }
+    kv_buf_free(&probe);
+    return total;
+}
+
 kv_compaction *kv_compaction_pick(kv_cf *cf)
 {
     int level;
@@ -212,15 +234,30 @@ kv_compaction *kv_compaction_pick(kv_cf *cf)
         c->inputs[0] = kv_malloc(c->num_inputs[0] * sizeof(kv_file_meta *));
         memcpy(c->inputs[0], v->files[0], c->num_inputs[0] * sizeof(kv_file_meta *));
     } else {
-        /* The first file after the compact pointer, wrapping around. */
-        size_t n = v->num_files[level], pick = 0;
+        /* The file whose rewrite costs least per byte it moves down: the
+         * smallest ratio of overlapping bytes in the next level to its own
+         * size (RocksDB's kMinOverlappingRatio). Ties go to the first file
+         * after the compact pointer, so the level is still swept. */
+        size_t n = v->num_files[level], pick = 0, start = 0;
         kv_buf *pointer = &cf->compact_pointer[level];
         if (pointer->size > 0) {
-            while (pick < n && kv_ikey_compare(kv_buf_slice(&v->files[level][pick]->largest),
-                                               kv_buf_slice(pointer)) <= 0)
-                pick++;
-            if (pick == n)
-                pick = 0;
+            while (start < n && kv_ikey_compare(kv_buf_slice(&v->files[level][start]->largest),
+                                                kv_buf_slice(pointer)) <= 0)
+                start++;
+            if (start == n)
+                start = 0;
+        }
+        double best = -1;
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (start + k) % n;
+            kv_file_meta *f = v->files[level][i];
+            kv_slice lo = file_smallest_user_key(f), hi = file_largest_user_key(f);
+            uint64_t overlap = overlapping_bytes(v, level + 1, lo, hi);
+            double ratio = (double)overlap / (double)(f->file_size ? f->file_size : 1);
+            if (best < 0 || ratio < best) {
+                best = ratio;
+                pick = i;
+            }
         }
         c->num_inputs[0] = 1;
         c->inputs[0] = kv_malloc(sizeof(kv_file_meta *));

@@ -8,7 +8,9 @@
  * level n >= 1 is merged into n + 1 when its bytes pass its target (see
  * kv_level_targets). The level with the highest
  * score (count or size over its target) goes first. One file at level
- * n >= 1 is picked round-robin (a compact pointer per level) together with
+ * n >= 1 is picked by the smallest ratio of overlapping bytes below to its
+ * own size (RocksDB's kMinOverlappingRatio; ties swept round-robin from a
+ * compact pointer per level), together with
  * every file of level n + 1 it overlaps. A single input file that overlaps
  * nothing below is moved, not rewritten (trivial move).
  *
@@ -35,7 +37,8 @@ typedef struct kv_compaction {
  * level_compaction_dynamic_level_bytes): the last level's target is the
  * data it will hold, each level above a multiplier-th of the next, and
  * levels whose target would fall below max_bytes_for_level_base stay empty;
- * the first level used is the base level, where level 0 compacts to. This
+ * the first level used, the base level (target at most
+ * max_bytes_for_level_base), is where level 0 compacts to. This
  * keeps about 90% of the data in the last level, so space amplification
  * stays near 1.1 whatever the data size. */
 void kv_level_targets(const kv_cf_options *options, const kv_version *v,

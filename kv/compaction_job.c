@@ -332,8 +332,16 @@ static int install(kv_db *db, kv_compaction *c, kv_file_meta *const *outputs, si
         for (size_t i = 0; i < c->num_inputs[which]; i++)
             kv_version_edit_delete_file(&edit, which == 0 ? c->level : c->output_level,
                                         c->inputs[which][i]->number);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         kv_version_edit_add_file(&edit, c->output_level, outputs[i]);
+        /* The edit holds a copy; the version must hold `outputs[i]` itself,
+         * so that a moved file keeps one meta object (whose references
+         * decide when the file may be deleted) in old and new versions. */
+        kv_new_file *added = &edit.added[edit.num_added - 1];
+        kv_file_meta_unref(added->meta);
+        kv_file_meta_ref(outputs[i]);
+        added->meta = outputs[i];
+    }
     kv_version *v = NULL;
     int rc = kv_version_set_log_and_apply(&db->versions, &edit, &v);
     kv_version_edit_free(&edit);
@@ -372,12 +380,21 @@ static int run_trivial_move(kv_db *db, kv_compaction *c)
     return 0;
 }
 
+/* The inputs' version is not needed once the result is installed; letting
+ * it go now lets this very call delete the compacted-away files. */
+static void release_inputs(kv_compaction *c)
+{
+    kv_version_unref(c->input_version);
+    c->input_version = NULL;
+}
+
 int kv_compaction_run(kv_db *db, kv_compaction *c)
 {
     kv_cf *cf = c->cf;
     uint64_t start = kv_env_now_micros();
     if (kv_compaction_is_trivial_move(c)) {
         int rc = run_trivial_move(db, c);
+        release_inputs(c);
         if (rc == 0)
             kv_db_delete_obsolete_files(db, false);
         return rc;
@@ -484,6 +501,7 @@ int kv_compaction_run(kv_db *db, kv_compaction *c)
     kv_buf_free(&s.lower);
     if (s.tombstones)
         kv_frag_tombstones_unref(s.tombstones);
+    release_inputs(c);
     if (rc == 0)
         kv_db_delete_obsolete_files(db, false);
     return rc;

@@ -126,9 +126,12 @@ static int bg_error_status(kv_db *db)
 }
 
 /* Makes room in every family's memtable for the leader's group: switches
- * full memtables, slows writes down while a family is on its last write
- * buffer, stops them while all its buffers are full. Requires the mutex
- * and the write queue; may release the mutex while waiting. */
+ * full memtables; stops writes while all of a family's write buffers wait
+ * for flush (a flush ends within a second, and slowing every write in the
+ * meantime cost more throughput than it saved), or while level 0 or the
+ * pending compaction bytes are past their stop limits; slows them down
+ * past the slowdown limits. Requires the mutex and the write queue; may
+ * release the mutex while waiting. */
 static int make_room_for_write(kv_db *db, size_t batch_bytes)
 {
     bool delayed = false, stop_counted = false;
@@ -166,8 +169,7 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
             } else if (compacting && pending >= o->hard_pending_compaction_bytes_limit) {
                 stopped = cf;
                 why = "too many pending compaction bytes";
-            } else if ((o->max_write_buffer_number >= 3 && cf->imm.count >= limit) ||
-                       (compacting && level0 >= (size_t)o->level0_slowdown_writes_trigger) ||
+            } else if ((compacting && level0 >= (size_t)o->level0_slowdown_writes_trigger) ||
                        (compacting && pending >= o->soft_pending_compaction_bytes_limit)) {
                 slow = true;
             }
