@@ -293,6 +293,25 @@ static int compare_smallest_user_key(const void *a, const void *b)
                             file_smallest_user_key(*(kv_file_meta *const *)b));
 }
 
+kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_slice *begin,
+                                                 const kv_slice *end)
+{
+    assert(level > 0);
+    kv_file_meta **files;
+    size_t count;
+    kv_version_overlapping_inputs(cf->current, level, begin, end, &files, &count);
+    if (count == 0) {
+        free(files);
+        return NULL;
+    }
+    kv_compaction *c = new_compaction(cf, level);
+    c->manual = true;
+    c->output_level = level;
+    c->inputs[0] = files;
+    c->num_inputs[0] = count;
+    return c;
+}
+
 bool kv_compaction_is_trivial_move(const kv_compaction *c)
 {
     /* A manual compaction rewrites, so that it can drop garbage. */

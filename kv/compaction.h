@@ -60,6 +60,12 @@ kv_compaction *kv_compaction_pick(kv_cf *cf);
 kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *begin,
                                         const kv_slice *end);
 
+/* A manual compaction of the files of `level` (>= 1) holding keys in
+ * [begin, end] back into `level`: for the deepest level, whose garbage
+ * (versions only released snapshots needed) has nowhere further down to go. */
+kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_slice *begin,
+                                                 const kv_slice *end);
+
 bool kv_compaction_is_trivial_move(const kv_compaction *c);
 void kv_compaction_free(kv_compaction *c);
 

@@ -23,6 +23,7 @@
 #include "table_builder.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -371,12 +372,18 @@ static int run_trivial_move(kv_db *db, kv_compaction *c)
         return rc;
     atomic_fetch_add(&db->stats.trivial_moves, 1);
     uint64_t bytes = 0;
-    for (size_t i = 0; i < c->num_inputs[0]; i++)
+    char numbers[128] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < c->num_inputs[0]; i++) {
         bytes += c->inputs[0][i]->file_size;
+        if (used < sizeof(numbers) - 16)
+            used += (size_t)snprintf(numbers + used, sizeof(numbers) - used, "%s%06" PRIu64,
+                                     i ? "," : "", c->inputs[0][i]->number);
+    }
     kv_info_log_printf(db->info_log,
-                       "compaction cf=%s trivial move of %zu files (%" PRIu64
+                       "compaction cf=%s trivial move of %zu files [%s] (%" PRIu64
                        " bytes) from level %d to level %d",
-                       c->cf->name, c->num_inputs[0], bytes, c->level, c->output_level);
+                       c->cf->name, c->num_inputs[0], numbers, bytes, c->level, c->output_level);
     return 0;
 }
 

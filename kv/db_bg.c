@@ -231,7 +231,8 @@ void kv_db_add_obsolete_file(kv_db *db, kv_file_meta *meta)
 
 static int compact_range_locked(kv_db *db, kv_cf *cf, const kv_slice *begin, const kv_slice *end)
 {
-    for (int level = 0; level < KV_NUM_LEVELS - 1; level++) {
+    int last_output_level = -1;
+    for (int level = 0; level < KV_NUM_LEVELS; level++) {
         /* Deepest level holding keys of the range: compacting stops there. */
         int deepest = -1;
         for (int l = level; l < KV_NUM_LEVELS; l++) {
@@ -242,14 +243,25 @@ static int compact_range_locked(kv_db *db, kv_cf *cf, const kv_slice *begin, con
             if (count > 0)
                 deepest = l;
         }
-        if (deepest < 0 || (deepest == level && level > 0))
+        if (deepest < 0)
             return 0;
-        kv_compaction *c = kv_compaction_pick_range(cf, level, begin, end);
+        kv_compaction *c;
+        if (deepest == level && level > 0) {
+            /* The bottom: rewrite it in place to drop what only released
+             * snapshots needed, unless this call just wrote it. */
+            if (last_output_level == level)
+                return 0;
+            c = kv_compaction_pick_range_in_place(cf, level, begin, end);
+        } else {
+            c = kv_compaction_pick_range(cf, level, begin, end);
+        }
         if (c == NULL)
             continue;
+        last_output_level = c->output_level;
+        bool in_place = c->output_level == c->level;
         int rc = kv_compaction_run(db, c);
         kv_compaction_free(c);
-        if (rc != 0)
+        if (rc != 0 || in_place)
             return rc;
     }
     return 0;
