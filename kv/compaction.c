@@ -269,8 +269,8 @@ kv_compaction *kv_compaction_pick(kv_cf *cf)
     return c;
 }
 
-kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *begin,
-                                        const kv_slice *end)
+static kv_compaction *pick_manual(kv_cf *cf, int level, const kv_slice *begin, const kv_slice *end,
+                                  bool in_place)
 {
     kv_file_meta **files;
     size_t count;
@@ -283,33 +283,30 @@ kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *be
     c->manual = true;
     c->inputs[0] = files;
     c->num_inputs[0] = count;
-    add_output_level_inputs(c);
+    if (in_place)
+        c->output_level = level;
+    else
+        add_output_level_inputs(c);
     return c;
 }
 
-static int compare_smallest_user_key(const void *a, const void *b)
+kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *begin,
+                                        const kv_slice *end)
 {
-    return kv_slice_compare(file_smallest_user_key(*(kv_file_meta *const *)a),
-                            file_smallest_user_key(*(kv_file_meta *const *)b));
+    return pick_manual(cf, level, begin, end, false);
 }
 
 kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_slice *begin,
                                                  const kv_slice *end)
 {
     assert(level > 0);
-    kv_file_meta **files;
-    size_t count;
-    kv_version_overlapping_inputs(cf->current, level, begin, end, &files, &count);
-    if (count == 0) {
-        free(files);
-        return NULL;
-    }
-    kv_compaction *c = new_compaction(cf, level);
-    c->manual = true;
-    c->output_level = level;
-    c->inputs[0] = files;
-    c->num_inputs[0] = count;
-    return c;
+    return pick_manual(cf, level, begin, end, true);
+}
+
+static int compare_smallest_user_key(const void *a, const void *b)
+{
+    return kv_slice_compare(file_smallest_user_key(*(kv_file_meta *const *)a),
+                            file_smallest_user_key(*(kv_file_meta *const *)b));
 }
 
 bool kv_compaction_is_trivial_move(const kv_compaction *c)

@@ -51,15 +51,7 @@ typedef struct compaction_state {
 
 static size_t stripe_of(const compaction_state *s, kv_seq seq)
 {
-    size_t lo = 0, hi = s->num_snapshots;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s->snapshots[mid] >= seq)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    return kv_snapshot_stripe(s->snapshots, s->num_snapshots, seq);
 }
 
 /* The newest sequence visible in a stripe. */
@@ -411,12 +403,7 @@ int kv_compaction_run(kv_db *db, kv_compaction *c)
     memset(&s, 0, sizeof(s));
     s.db = db;
     s.c = c;
-    size_t n = 0;
-    for (kv_snapshot_node *node = db->snapshots.next; node != &db->snapshots; node = node->next)
-        n++;
-    s.snapshots = kv_malloc((n ? n : 1) * sizeof(kv_seq));
-    for (kv_snapshot_node *node = db->snapshots.next; node != &db->snapshots; node = node->next)
-        s.snapshots[s.num_snapshots++] = node->seq;
+    s.snapshots = kv_db_snapshot_sequences(db, &s.num_snapshots);
     /* Bottommost: no deeper level overlaps the compaction's key range. */
     s.bottommost = true;
     {

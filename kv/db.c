@@ -688,6 +688,18 @@ void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot)
     free(s);
 }
 
+kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count)
+{
+    size_t n = 0;
+    for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
+        n++;
+    kv_seq *seqs = kv_malloc((n ? n : 1) * sizeof(kv_seq));
+    *count = 0;
+    for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
+        seqs[(*count)++] = s->seq; /* the list is oldest first */
+    return seqs;
+}
+
 uint64_t kv_snapshot_sequence(const kv_snapshot *snapshot)
 {
     return snapshot->node.seq;

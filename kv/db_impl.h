@@ -130,6 +130,9 @@ kv_cf *kv_db_find_cf_by_id(kv_db *db,
 void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory);
 uint64_t kv_db_min_log_needed(kv_db *db);
 int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message */
+/* Sequence numbers of the live snapshots, ascending (malloc'd). Requires
+ * the mutex. */
+kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count);
 
 /* db_write.c */
 void kv_db_add_alive_wal(kv_db *db, uint64_t number);

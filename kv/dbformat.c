@@ -53,3 +53,30 @@ int kv_ikey_compare(kv_slice a, kv_slice b)
         return 1;
     return 0;
 }
+
+const char *kv_value_type_name(int type)
+{
+    switch (type) {
+    case KV_TYPE_DELETION:
+        return "DELETION";
+    case KV_TYPE_VALUE:
+        return "VALUE";
+    case KV_TYPE_RANGE_DELETION:
+        return "RANGE_DELETION";
+    default:
+        return NULL;
+    }
+}
+
+size_t kv_snapshot_stripe(const kv_seq *snapshots, size_t n, kv_seq seq)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (snapshots[mid] >= seq)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}

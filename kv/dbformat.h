@@ -43,6 +43,15 @@ static inline kv_slice kv_ikey_user_key(kv_slice ikey)
     return kv_slice_make(ikey.data, ikey.size - 8);
 }
 
+/* "VALUE", "DELETION", "RANGE_DELETION", or NULL for an unknown type. */
+const char *kv_value_type_name(int type);
+
+/* The snapshot stripe of a sequence: the index of the first snapshot >= seq
+ * in the ascending array `snapshots`, or n for "newer than every snapshot".
+ * Two versions of a key in the same stripe are indistinguishable to every
+ * reader, so flushes and compactions keep only the newer. */
+size_t kv_snapshot_stripe(const kv_seq *snapshots, size_t n, kv_seq seq);
+
 /* Three-way comparison of internal keys (the order above). */
 int kv_ikey_compare(kv_slice a, kv_slice b);
 

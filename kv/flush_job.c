@@ -9,23 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The snapshot stripe of a sequence: index of the first snapshot >= seq, or
- * num_snapshots for "newer than every snapshot". Two versions of a key in
- * the same stripe are indistinguishable to every reader, so only the newer
- * one is kept. */
-static size_t snapshot_stripe(const kv_seq *snapshots, size_t n, kv_seq seq)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (snapshots[mid] >= seq)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
-
 int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *options, kv_iter *iter,
                    kv_frag_tombstones **tombstones, size_t num_tombstone_lists,
                    const kv_seq *snapshots, size_t num_snapshots, kv_file_meta *meta,
@@ -55,7 +38,7 @@ int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *opti
             break;
         }
         in += ikey.size + value.size;
-        size_t stripe = snapshot_stripe(snapshots, num_snapshots, seq);
+        size_t stripe = kv_snapshot_stripe(snapshots, num_snapshots, seq);
         if (have_key && kv_slice_equal(user_key, kv_buf_slice(&current_user_key))) {
             if (stripe == last_stripe)
                 continue; /* shadowed by a newer version in the same stripe */
@@ -156,12 +139,7 @@ void kv_flush_job_pick_memtables(kv_flush_job *job)
             kv_realloc(db->pending_outputs, db->pending_outputs_cap * sizeof(uint64_t));
     }
     db->pending_outputs[db->num_pending_outputs++] = job->file_number;
-    size_t n = 0;
-    for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
-        n++;
-    job->snapshots = kv_malloc((n ? n : 1) * sizeof(kv_seq));
-    for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
-        job->snapshots[job->num_snapshots++] = s->seq; /* the list is oldest first */
+    job->snapshots = kv_db_snapshot_sequences(db, &job->num_snapshots);
 }
 
 static void forget_pending_output(kv_db *db, uint64_t number)

@@ -376,20 +376,6 @@ static void append_format(kv_buf *dst, const char *fmt, ...)
     kv_buf_append(dst, line, (size_t)n);
 }
 
-static const char *value_type_name(unsigned type)
-{
-    switch (type) {
-    case KV_TYPE_DELETION:
-        return "DELETION";
-    case KV_TYPE_VALUE:
-        return "VALUE";
-    case KV_TYPE_RANGE_DELETION:
-        return "RANGE_DELETION";
-    default:
-        return NULL;
-    }
-}
-
 /* 'user key' @ seq : TYPE, or the raw bytes when not an internal key. */
 static void append_internal_key(kv_buf *dst, kv_slice ikey)
 {
@@ -404,8 +390,8 @@ static void append_internal_key(kv_buf *dst, kv_slice ikey)
     kv_buf_append_byte(dst, '\'');
     append_escaped(dst, kv_slice_make(ikey.data, ikey.size - 8));
     append_format(dst, "' @ %" PRIu64 " : ", trailer >> 8);
-    if (value_type_name(type) != NULL)
-        append_format(dst, "%s", value_type_name(type));
+    if (kv_value_type_name((int)type) != NULL)
+        append_format(dst, "%s", kv_value_type_name((int)type));
     else
         append_format(dst, "type %u", type);
 }

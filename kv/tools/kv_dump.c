@@ -78,20 +78,6 @@ void kv_dump_append_value(kv_buf *dst, kv_slice value, const kv_dump_options *op
     kv_dump_appendf(dst, "... (%zu bytes)", value.size);
 }
 
-static const char *value_type_name(int type)
-{
-    switch (type) {
-    case KV_TYPE_DELETION:
-        return "DELETION";
-    case KV_TYPE_VALUE:
-        return "VALUE";
-    case KV_TYPE_RANGE_DELETION:
-        return "RANGE_DELETION";
-    default:
-        return NULL;
-    }
-}
-
 void kv_dump_append_ikey(kv_buf *dst, kv_slice ikey, const kv_dump_options *options)
 {
     kv_slice user_key;
@@ -103,7 +89,7 @@ void kv_dump_append_ikey(kv_buf *dst, kv_slice ikey, const kv_dump_options *opti
         return;
     }
     kv_dump_append_bytes(dst, user_key, options);
-    kv_dump_appendf(dst, " @ %" PRIu64 " : %s", seq, value_type_name(type));
+    kv_dump_appendf(dst, " @ %" PRIu64 " : %s", seq, kv_value_type_name((int)type));
 }
 
 void kv_dump_flush(kv_buf *dst)
