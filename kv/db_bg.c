@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int kv_db_set_bg_error(kv_db *db, int status)
 {
@@ -135,6 +138,10 @@ void kv_db_maybe_schedule_compaction(kv_db *db)
 static void *compaction_thread(void *arg)
 {
     kv_db *db = arg;
+    /* Compactions can wait; writers and flushes should not wait for them
+     * on a busy machine (RocksDB's low-priority pool does the same). A
+     * failure to lower the priority is harmless. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     pthread_mutex_lock(&db->mutex);
     while (!db->shutting_down) {
         kv_cf *cf = NULL;
