@@ -34,15 +34,23 @@ void kv_cf_install_super_version(struct kv_cf *cf)
     }
     sv->version = cf->current;
     kv_version_ref(sv->version);
+    pthread_mutex_lock(&cf->sv_mutex);
     kv_superversion *old = cf->super_version;
     cf->super_version = sv;
+    pthread_mutex_unlock(&cf->sv_mutex);
     kv_superversion_unref(old);
 }
 
-kv_superversion *kv_cf_get_super_version(struct kv_cf *cf)
+kv_superversion *kv_cf_acquire_super_version(struct kv_cf *cf, _Atomic uint64_t *last_sequence,
+                                             uint64_t *sequence)
 {
-    kv_superversion_ref(cf->super_version);
-    return cf->super_version;
+    pthread_mutex_lock(&cf->sv_mutex);
+    kv_superversion *sv = cf->super_version;
+    kv_superversion_ref(sv);
+    if (last_sequence != NULL)
+        *sequence = atomic_load_explicit(last_sequence, memory_order_acquire);
+    pthread_mutex_unlock(&cf->sv_mutex);
+    return sv;
 }
 
 kv_table_options kv_cf_table_options(const kv_cf_options *options)

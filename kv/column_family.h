@@ -18,6 +18,7 @@
 #include "table_builder.h"
 #include "version_set.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 typedef struct kv_superversion {
@@ -42,6 +43,9 @@ struct kv_cf {
     kv_memtable *mem;     /* active memtable */
     kv_memtable_list imm; /* immutable, oldest first */
     kv_version *current;  /* current version (a reference) */
+    /* Guards super_version alone, so readers never wait for the db mutex
+     * (held across MANIFEST and WAL syncs). */
+    pthread_mutex_t sv_mutex;
     kv_superversion *super_version;
     /* WALs numbered below log_number hold nothing of this family that is
      * not in its SSTs. */
@@ -59,8 +63,11 @@ struct kv_cf {
 /* Builds a new SuperVersion from cf's current state and installs it.
  * Requires the db mutex. */
 void kv_cf_install_super_version(struct kv_cf *cf);
-/* A reference to cf's current SuperVersion. Requires the db mutex. */
-kv_superversion *kv_cf_get_super_version(struct kv_cf *cf);
+/* A reference to cf's current SuperVersion, and the sequence `*sequence`
+ * (read with it, under sv_mutex: every write up to it is then in a
+ * memtable or file of that SuperVersion). No db mutex needed. */
+kv_superversion *kv_cf_acquire_super_version(struct kv_cf *cf, _Atomic uint64_t *last_sequence,
+                                             uint64_t *sequence);
 
 kv_table_options kv_cf_table_options(const kv_cf_options *options);
 

@@ -42,6 +42,7 @@ static kv_cf *add_cf(kv_db *db, uint32_t id, const char *name, uint64_t log_numb
     cf->current = version;
     kv_version_ref(version);
     cf->log_number = log_number;
+    pthread_mutex_init(&cf->sv_mutex, NULL);
     kv_cf_install_super_version(cf);
     if (db->num_cfs == db->cfs_cap) {
         db->cfs_cap = db->cfs_cap ? db->cfs_cap * 2 : 4;
@@ -53,6 +54,7 @@ static kv_cf *add_cf(kv_db *db, uint32_t id, const char *name, uint64_t log_numb
 
 static void free_cf(kv_cf *cf)
 {
+    pthread_mutex_destroy(&cf->sv_mutex);
     for (int level = 0; level < KV_NUM_LEVELS; level++)
         kv_buf_free(&cf->compact_pointer[level]);
     kv_superversion_unref(cf->super_version);

@@ -28,12 +28,16 @@ static int check_cf(kv_db *db, kv_cf *cf)
     return 0;
 }
 
-static kv_superversion *acquire_super_version(kv_db *db, kv_cf *cf)
+/* The family's SuperVersion and the sequence to read at: the snapshot's,
+ * or the latest, taken together (see kv_cf_acquire_super_version). */
+static kv_superversion *acquire_super_version(kv_db *db, kv_cf *cf, const kv_read_options *ro,
+                                              kv_seq *snapshot)
 {
-    pthread_mutex_lock(&db->mutex);
-    kv_superversion *sv = kv_cf_get_super_version(cf);
-    pthread_mutex_unlock(&db->mutex);
-    return sv;
+    if (ro && ro->snapshot) {
+        *snapshot = ro->snapshot->node.seq;
+        return kv_cf_acquire_super_version(cf, NULL, NULL);
+    }
+    return kv_cf_acquire_super_version(cf, &db->versions.last_sequence, snapshot);
 }
 
 static bool key_in_file(const kv_file_meta *f, kv_slice user_key)
@@ -133,13 +137,11 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
     int rc = check_cf(db, cf);
     if (rc != 0)
         return rc;
-    kv_superversion *sv = acquire_super_version(db, cf);
     kv_buf buf = {0};
     kv_lookup lookup;
     memset(&lookup, 0, sizeof(lookup));
+    kv_superversion *sv = acquire_super_version(db, cf, ro, &lookup.snapshot);
     lookup.user_key = kv_slice_make(key, key_len);
-    lookup.snapshot =
-        ro && ro->snapshot ? ro->snapshot->node.seq : kv_version_set_last_sequence(&db->versions);
     lookup.value = &buf;
     rc = get_internal(db, sv, &lookup, ro ? ro->fill_cache : true);
     kv_superversion_unref(sv);
@@ -166,11 +168,8 @@ kv_iterator *kv_iterator_create(kv_db *db, const kv_read_options *ro, kv_cf *cf)
 {
     if (check_cf(db, cf) != 0)
         return NULL;
-    pthread_mutex_lock(&db->mutex);
-    kv_superversion *sv = kv_cf_get_super_version(cf);
-    kv_seq snapshot =
-        ro && ro->snapshot ? ro->snapshot->node.seq : kv_version_set_last_sequence(&db->versions);
-    pthread_mutex_unlock(&db->mutex);
+    kv_seq snapshot;
+    kv_superversion *sv = acquire_super_version(db, cf, ro, &snapshot);
     return kv_db_iter_create(db, cf, sv, snapshot, ro ? ro->fill_cache : true);
 }
 
