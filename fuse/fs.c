@@ -1,0 +1,544 @@
+/*
+ * fs.c — opening, formatting and closing an lsmfs data directory, and the
+ * pieces every operation shares: lock stripes, inode load/store, commits,
+ * inode numbers, reclamation of unlinked inodes.
+ */
+#include "fs_impl.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void fs_options_init(struct fs_options *options)
+{
+    memset(options, 0, sizeof(*options));
+    options->block_size = 4096;
+    options->cache_size = 64u << 20;
+    options->write_buffer_size = 64u << 20;
+}
+
+kv_db *fs_db(struct fs *fs)
+{
+    return fs->db;
+}
+
+uint32_t fs_block_size(const struct fs *fs)
+{
+    return fs->block_size;
+}
+
+int64_t fs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int fs_errno(int status)
+{
+    switch (status) {
+    case KV_OK:
+        return 0;
+    case KV_NOT_FOUND:
+        return -ENOENT;
+    case KV_NO_SPACE:
+        return -ENOSPC;
+    case KV_INVALID_ARGUMENT:
+        return -EINVAL;
+    case KV_SHUTDOWN:
+        return -ESHUTDOWN;
+    default:
+        /* Damage or a failing disk: the one place it is reported. */
+        fprintf(stderr, "lsmfs: %s: %s\n", kv_strerror(status), kv_errmsg());
+        return -EIO;
+    }
+}
+
+/* ---- lock stripes ---- */
+
+static int stripe_of(uint64_t ino)
+{
+    ino ^= ino >> 31;
+    ino *= 0x9e3779b97f4a7c15ULL;
+    return (int)(ino >> 54); /* top 10 bits: 0..1023 */
+}
+
+void fs_lockset_acquire(struct fs *fs, struct fs_lockset *set, const uint64_t *inos, int n)
+{
+    assert(n <= 4);
+    set->count = 0;
+    for (int i = 0; i < n; i++) {
+        if (inos[i] == 0)
+            continue;
+        int s = stripe_of(inos[i]);
+        int j = set->count;
+        bool dup = false;
+        for (int k = 0; k < set->count; k++)
+            dup |= set->stripes[k] == s;
+        if (dup)
+            continue;
+        /* insertion sort: stripes are always taken in ascending order */
+        while (j > 0 && set->stripes[j - 1] > s) {
+            set->stripes[j] = set->stripes[j - 1];
+            j--;
+        }
+        set->stripes[j] = s;
+        set->count++;
+    }
+    for (int i = 0; i < set->count; i++)
+        pthread_mutex_lock(&fs->stripes[set->stripes[i]]);
+}
+
+void fs_lockset_release(struct fs *fs, struct fs_lockset *set)
+{
+    for (int i = set->count - 1; i >= 0; i--)
+        pthread_mutex_unlock(&fs->stripes[set->stripes[i]]);
+    set->count = 0;
+}
+
+void fs_lock_inode(struct fs *fs, uint64_t ino)
+{
+    pthread_mutex_lock(&fs->stripes[stripe_of(ino)]);
+}
+
+void fs_unlock_inode(struct fs *fs, uint64_t ino)
+{
+    pthread_mutex_unlock(&fs->stripes[stripe_of(ino)]);
+}
+
+/* ---- inode records ---- */
+
+int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode *inode)
+{
+    if (fs_inode_table_get_cached(fs->inodes, ino, inode))
+        return 0;
+    char key[FS_INODE_KEY_LEN];
+    size_t key_len = fs_key_inode(key, ino);
+    char *value;
+    size_t value_len;
+    int rc = kv_get(fs->db, NULL, fs->meta, key, key_len, &value, &value_len);
+    if (rc != KV_OK)
+        return fs_errno(rc);
+    rc = fs_inode_decode(value, value_len, inode);
+    kv_free(value);
+    if (rc != 0) {
+        fprintf(stderr, "lsmfs: inode %llu: malformed record (%zu bytes)\n",
+                (unsigned long long)ino, value_len);
+        return -EIO;
+    }
+    fs_inode_table_set_cached(fs->inodes, ino, inode);
+    return 0;
+}
+
+void fs_batch_put_inode(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                        const struct fs_inode *inode)
+{
+    char key[FS_INODE_KEY_LEN], value[FS_INODE_LEN];
+    size_t key_len = fs_key_inode(key, ino);
+    size_t value_len = fs_inode_encode(value, inode);
+    kv_write_batch_put(batch, fs->meta, key, key_len, value, value_len);
+}
+
+void fs_inode_cached(struct fs *fs, uint64_t ino, const struct fs_inode *inode)
+{
+    fs_inode_table_set_cached(fs->inodes, ino, inode);
+}
+
+int fs_commit(struct fs *fs, kv_write_batch *batch)
+{
+    if (fs->options.read_only)
+        return -EROFS;
+    int rc = kv_write(fs->db, &fs->write_options, batch);
+    if (rc != KV_OK)
+        return fs_errno(rc);
+    return 0;
+}
+
+void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inode, struct stat *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_ino = ino;
+    st->st_mode = inode->mode;
+    st->st_nlink = inode->nlink;
+    st->st_uid = inode->uid;
+    st->st_gid = inode->gid;
+    st->st_rdev = inode->rdev;
+    st->st_size = (off_t)inode->size;
+    st->st_blksize = fs->block_size > 65536 ? fs->block_size : 65536;
+    st->st_blocks = (blkcnt_t)(inode->blocks * (fs->block_size / 512));
+    st->st_atim.tv_sec = inode->atime_ns / 1000000000;
+    st->st_atim.tv_nsec = inode->atime_ns % 1000000000;
+    st->st_mtim.tv_sec = inode->mtime_ns / 1000000000;
+    st->st_mtim.tv_nsec = inode->mtime_ns % 1000000000;
+    st->st_ctim.tv_sec = inode->ctime_ns / 1000000000;
+    st->st_ctim.tv_nsec = inode->ctime_ns % 1000000000;
+}
+
+/* ---- inode numbers ---- */
+
+static int super_store(struct fs *fs, const struct fs_super *super)
+{
+    char key[1], value[FS_SUPER_LEN];
+    size_t value_len = fs_super_encode(value, super);
+    int rc = kv_put(fs->db, &fs->write_options, fs->meta, key, fs_key_super(key), value, value_len);
+    return rc == KV_OK ? 0 : fs_errno(rc);
+}
+
+int fs_alloc_ino(struct fs *fs, uint64_t *ino)
+{
+    pthread_mutex_lock(&fs->super_mutex);
+    if (fs->next_ino >= fs->super.next_ino) {
+        /* Reserve the next range before handing out any number in it. The
+         * WAL is replayed as a prefix, so a create that follows this write
+         * can never survive a crash without it. */
+        struct fs_super super = fs->super;
+        super.next_ino = fs->next_ino + FS_INO_BATCH;
+        int rc = super_store(fs, &super);
+        if (rc != 0) {
+            pthread_mutex_unlock(&fs->super_mutex);
+            return rc;
+        }
+        fs->super = super;
+    }
+    *ino = fs->next_ino++;
+    pthread_mutex_unlock(&fs->super_mutex);
+    return 0;
+}
+
+/* ---- reclamation ---- */
+
+void fs_batch_delete_blocks_from(struct fs *fs, kv_write_batch *batch, uint64_t ino, uint64_t block)
+{
+    char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
+    fs_key_data(begin, ino, block);
+    fs_key_data(end, ino + 1, 0);
+    kv_write_batch_delete_range(batch, fs->data, begin, sizeof(begin), end, sizeof(end));
+}
+
+void fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino)
+{
+    char key[FS_KEY_MAX], end[FS_KEY_MAX];
+    size_t len = fs_key_inode(key, ino);
+    kv_write_batch_delete(batch, fs->meta, key, len);
+    len = fs_key_orphan(key, ino);
+    kv_write_batch_delete(batch, fs->meta, key, len);
+    len = fs_key_xattr(key, ino, "", 0);
+    size_t end_len = fs_key_xattr(end, ino + 1, "", 0);
+    kv_write_batch_delete_range(batch, fs->meta, key, len, end, end_len);
+    fs_batch_delete_blocks_from(fs, batch, ino, 0);
+}
+
+void fs_reclaim_if_unused(struct fs *fs, uint64_t ino)
+{
+    if (ino == FS_ROOT_INO || fs_inode_table_in_use(fs->inodes, ino))
+        return;
+    struct fs_inode inode;
+    char key[FS_INODE_KEY_LEN];
+    char *value;
+    size_t value_len;
+    /* The entry (and its cache) is gone: read the stored record. */
+    int rc = kv_get(fs->db, NULL, fs->meta, key, fs_key_inode(key, ino), &value, &value_len);
+    if (rc != KV_OK)
+        return;
+    rc = fs_inode_decode(value, value_len, &inode);
+    kv_free(value);
+    if (rc != 0 || inode.nlink > 0)
+        return;
+    kv_write_batch *batch = kv_write_batch_create();
+    fs_batch_reclaim(fs, batch, ino);
+    if (fs_commit(fs, batch) == 0)
+        atomic_fetch_add(&fs->orphans_reclaimed, 1);
+    /* On failure the orphan record stays and the next mount reclaims it. */
+    kv_write_batch_destroy(batch);
+}
+
+/* Reclaims every orphan record left by an earlier run (no handle and no
+ * kernel reference survives a remount). */
+static int reclaim_orphans(struct fs *fs)
+{
+    char prefix[1] = {FS_TAG_ORPHAN};
+    kv_iterator *it = kv_iterator_create(fs->db, NULL, fs->meta);
+    if (it == NULL)
+        return fs_errno(KV_IO_ERROR);
+    kv_write_batch *batch = kv_write_batch_create();
+    uint64_t count = 0;
+    for (kv_iterator_seek(it, prefix, 1); kv_iterator_valid(it); kv_iterator_next(it)) {
+        size_t len;
+        const char *key = kv_iterator_key(it, &len);
+        uint64_t ino;
+        if (len == 0 || key[0] != FS_TAG_ORPHAN)
+            break;
+        if (!fs_key_parse_ino(key, len, FS_TAG_ORPHAN, &ino))
+            continue;
+        fs_batch_reclaim(fs, batch, ino);
+        count++;
+    }
+    int rc = kv_iterator_status(it);
+    kv_iterator_destroy(it);
+    if (rc == KV_OK && count > 0 && !fs->options.read_only)
+        rc = kv_write(fs->db, &fs->write_options, batch);
+    kv_write_batch_destroy(batch);
+    if (rc != KV_OK)
+        return fs_errno(rc);
+    atomic_fetch_add(&fs->orphans_reclaimed, count);
+    return 0;
+}
+
+/* ---- open, format, close ---- */
+
+static void set_error(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, fmt, a, b);
+}
+
+/* 1 if the directory is missing or empty, 0 if it has entries, -errno. */
+static int dir_is_empty(const char *path)
+{
+    DIR *dir = opendir(path);
+    if (dir == NULL)
+        return errno == ENOENT ? 1 : -errno;
+    struct dirent *entry;
+    int empty = 1;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            empty = 0;
+            break;
+        }
+    }
+    closedir(dir);
+    return empty;
+}
+
+static void make_uuid(uint8_t uuid[16])
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, uuid, 16) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != 16) {
+        uint64_t t = (uint64_t)fs_now_ns() ^ (uint64_t)getpid() << 32;
+        memcpy(uuid, &t, 8);
+        memcpy(uuid + 8, &t, 8);
+    }
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+}
+
+/* Writes the superblock and the root directory of a fresh file system. */
+static int format(struct fs *fs)
+{
+    int64_t now = fs_now_ns();
+    fs->super.format_version = FS_FORMAT_VERSION;
+    fs->super.block_size = fs->options.block_size;
+    fs->super.next_ino = FS_ROOT_INO + 1;
+    fs->super.created_ns = now;
+    make_uuid(fs->super.uuid);
+    struct fs_inode root = {
+        .mode = S_IFDIR | 0755,
+        .uid = getuid(),
+        .gid = getgid(),
+        .nlink = 2,
+        .generation = 1,
+        .atime_ns = now,
+        .mtime_ns = now,
+        .ctime_ns = now,
+        .btime_ns = now,
+    };
+    kv_write_batch *batch = kv_write_batch_create();
+    char key[1], value[FS_SUPER_LEN];
+    size_t value_len = fs_super_encode(value, &fs->super);
+    kv_write_batch_put(batch, fs->meta, key, fs_key_super(key), value, value_len);
+    fs_batch_put_inode(fs, batch, FS_ROOT_INO, &root);
+    kv_write_options sync = {.sync = true};
+    int rc = kv_write(fs->db, &sync, batch);
+    kv_write_batch_destroy(batch);
+    return rc;
+}
+
+static int open_family(struct fs *fs, const char *name, kv_cf **out, bool create)
+{
+    *out = kv_get_cf(fs->db, name);
+    if (*out != NULL)
+        return KV_OK;
+    if (!create)
+        return KV_NOT_FOUND;
+    return kv_create_cf(fs->db, name, out);
+}
+
+int fs_open(const char *path, const struct fs_options *options, struct fs **out, char *errbuf,
+            size_t errlen)
+{
+    *out = NULL;
+    uint32_t bs = options->block_size;
+    if (bs < 512 || bs > (1u << 20) || (bs & (bs - 1)) != 0) {
+        set_error(errbuf, errlen, "%s: block size must be a power of two from 512 to 1 MiB%s", path,
+                  "");
+        return -EINVAL;
+    }
+    int empty = dir_is_empty(path);
+    if (empty < 0) {
+        set_error(errbuf, errlen, "%s: %s", path, strerror(-empty));
+        return empty;
+    }
+    if (empty && options->read_only) {
+        set_error(errbuf, errlen, "%s: no file system to mount read-only%s", path, "");
+        return -EINVAL;
+    }
+    if (!empty) {
+        char current[4096];
+        snprintf(current, sizeof(current), "%s/CURRENT", path);
+        if (access(current, F_OK) != 0) {
+            set_error(errbuf, errlen,
+                      "%s: not an lsmfs data directory (it is not empty and has no CURRENT "
+                      "file)%s",
+                      path, "");
+            return -EINVAL;
+        }
+    }
+
+    struct fs *fs = calloc(1, sizeof(*fs));
+    if (fs == NULL)
+        return -ENOMEM;
+    fs->path = strdup(path);
+    fs->options = *options;
+    fs->write_options.sync = options->sync_writes;
+    fs->inodes = fs_inode_table_create();
+    pthread_mutex_init(&fs->super_mutex, NULL);
+    for (int i = 0; i < FS_LOCK_STRIPES; i++)
+        pthread_mutex_init(&fs->stripes[i], NULL);
+    if (fs->path == NULL || fs->inodes == NULL) {
+        fs_close(fs);
+        return -ENOMEM;
+    }
+
+    kv_options kvo;
+    kv_options_init(&kvo);
+    kvo.create_if_missing = empty;
+    kvo.block_cache_size = options->cache_size;
+    kvo.cf.write_buffer_size = options->write_buffer_size;
+    kvo.env = options->env;
+    /* The daemon's descriptors are bounded by the table cache. */
+    kvo.max_open_files = 1000;
+    if (empty)
+        mkdir(path, 0700);
+    int rc = kv_open(&kvo, path, &fs->db);
+    if (rc != KV_OK) {
+        set_error(errbuf, errlen, "%s: %s", path, kv_errmsg());
+        fs_close(fs);
+        return rc == KV_BUSY ? -EBUSY : fs_errno(rc);
+    }
+    rc = open_family(fs, FS_META_CF, &fs->meta, empty);
+    if (rc == KV_OK)
+        rc = open_family(fs, FS_DATA_CF, &fs->data, empty);
+    if (rc == KV_NOT_FOUND) {
+        set_error(errbuf, errlen, "%s: a kv database but not an lsmfs file system%s", path, "");
+        fs_close(fs);
+        return -EINVAL;
+    }
+    if (rc == KV_OK && empty)
+        rc = format(fs);
+    if (rc != KV_OK) {
+        set_error(errbuf, errlen, "%s: %s", path, kv_errmsg());
+        fs_close(fs);
+        return fs_errno(rc);
+    }
+
+    char key[1];
+    char *value = NULL;
+    size_t value_len = 0;
+    rc = kv_get(fs->db, NULL, fs->meta, key, fs_key_super(key), &value, &value_len);
+    if (rc == KV_OK) {
+        rc = fs_super_decode(value, value_len, &fs->super);
+        kv_free(value);
+        if (rc == -EPROTO) {
+            char versions[64];
+            snprintf(versions, sizeof(versions), "%u, this lsmfs reads up to %u",
+                     fs->super.format_version, FS_FORMAT_VERSION);
+            set_error(errbuf, errlen, "%s: file system format version %s", path, versions);
+            fs_close(fs);
+            return -EPROTO;
+        }
+        if (rc != 0) {
+            set_error(errbuf, errlen, "%s: superblock damaged or foreign%s", path, "");
+            fs_close(fs);
+            return -EINVAL;
+        }
+    } else {
+        set_error(errbuf, errlen, "%s: no lsmfs superblock (%s)", path,
+                  rc == KV_NOT_FOUND ? "not an lsmfs file system" : kv_errmsg());
+        fs_close(fs);
+        return rc == KV_NOT_FOUND ? -EINVAL : fs_errno(rc);
+    }
+    fs->block_size = fs->super.block_size;
+    fs->next_ino = fs->super.next_ino; /* numbers reserved before are skipped */
+
+    rc = reclaim_orphans(fs);
+    if (rc != 0) {
+        set_error(errbuf, errlen, "%s: reclaiming orphans: %s", path, strerror(-rc));
+        fs_close(fs);
+        return rc;
+    }
+    *out = fs;
+    return 0;
+}
+
+int fs_close(struct fs *fs)
+{
+    if (fs == NULL)
+        return 0;
+    int rc = 0;
+    if (fs->db != NULL) {
+        rc = kv_sync_wal(fs->db);
+        int close_rc = kv_close(fs->db);
+        if (rc == KV_OK)
+            rc = close_rc;
+        rc = rc == KV_OK ? 0 : fs_errno(rc);
+    }
+    fs_inode_table_destroy(fs->inodes);
+    for (int i = 0; i < FS_LOCK_STRIPES; i++)
+        pthread_mutex_destroy(&fs->stripes[i]);
+    pthread_mutex_destroy(&fs->super_mutex);
+    free(fs->path);
+    free(fs);
+    return rc;
+}
+
+int fs_statfs(struct fs *fs, struct statvfs *st)
+{
+    struct statvfs device;
+    if (statvfs(fs->path, &device) != 0)
+        return -errno;
+    memset(st, 0, sizeof(*st));
+    uint64_t unit = device.f_frsize ? device.f_frsize : device.f_bsize;
+    st->f_bsize = fs->block_size;
+    st->f_frsize = fs->block_size;
+    st->f_blocks = device.f_blocks * unit / fs->block_size;
+    st->f_bfree = device.f_bfree * unit / fs->block_size;
+    st->f_bavail = device.f_bavail * unit / fs->block_size;
+    /* Inodes are keys: as many as space allows, roughly one per 256 bytes. */
+    st->f_files = st->f_blocks * (fs->block_size / 256);
+    pthread_mutex_lock(&fs->super_mutex);
+    uint64_t used = fs->next_ino - FS_ROOT_INO;
+    pthread_mutex_unlock(&fs->super_mutex);
+    uint64_t room = st->f_bavail * (fs->block_size / 256);
+    st->f_files = used + room;
+    st->f_ffree = room;
+    st->f_favail = room;
+    st->f_namemax = FS_NAME_MAX;
+    st->f_fsid = device.f_fsid;
+    return 0;
+}
+
+int fs_fsync(struct fs *fs)
+{
+    int rc = kv_sync_wal(fs->db);
+    return rc == KV_OK ? 0 : fs_errno(rc);
+}

@@ -1,0 +1,98 @@
+/*
+ * fs_impl.h — what the parts of the file-system core (fs.c, fs_namespace.c,
+ * fs_dir.c, fs_file.c, fs_xattr.c) share: struct fs, inode lock stripes,
+ * inode load/store, and the conversion of kv errors to errno.
+ *
+ * Locking. Every change to an inode's record or to the entries of a
+ * directory happens under that inode's lock stripe (a mutex chosen by
+ * hashing the inode number). An operation takes all the stripes it needs
+ * at once with fs_lockset_acquire, which orders them, so operations that
+ * touch several inodes (rename, link) cannot deadlock. Under the stripes
+ * it reads, builds one WriteBatch, commits it, and then updates the
+ * inode table's cached records: a failed commit changes nothing.
+ */
+#ifndef LSMFS_FS_IMPL_H
+#define LSMFS_FS_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "fs.h"
+#include "inode_table.h"
+#include "schema.h"
+
+#define FS_LOCK_STRIPES 1024
+#define FS_INO_BATCH 4096 /* inode numbers reserved per superblock write */
+
+struct fs {
+    char *path;
+    struct fs_options options;
+    kv_db *db;
+    kv_cf *meta, *data;
+    kv_write_options write_options;
+    uint32_t block_size;
+    struct fs_inode_table *inodes;
+    pthread_mutex_t stripes[FS_LOCK_STRIPES];
+
+    pthread_mutex_t super_mutex; /* guards super and next_ino */
+    struct fs_super super;       /* as stored; super.next_ino is the reserved limit */
+    uint64_t next_ino;           /* next number to hand out (< super.next_ino) */
+
+    atomic_uint_fast64_t orphans_reclaimed;
+    atomic_uint_fast64_t ops_failed_io;
+};
+
+/* The stripes one operation holds. */
+struct fs_lockset {
+    int stripes[4];
+    int count;
+};
+/* Locks the stripes of up to 4 inodes (0 entries are ignored). */
+void fs_lockset_acquire(struct fs *fs, struct fs_lockset *set, const uint64_t *inos, int n);
+void fs_lockset_release(struct fs *fs, struct fs_lockset *set);
+/* One inode. */
+void fs_lock_inode(struct fs *fs, uint64_t ino);
+void fs_unlock_inode(struct fs *fs, uint64_t ino);
+
+/* Reads ino's record (cache first). -ENOENT if absent, -EIO if damaged.
+ * Caller holds ino's stripe. */
+int fs_inode_load(struct fs *fs, uint64_t ino, struct fs_inode *inode);
+/* Adds the record's put to batch. */
+void fs_batch_put_inode(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                        const struct fs_inode *inode);
+/* After a successful commit: refresh the cached record. */
+void fs_inode_cached(struct fs *fs, uint64_t ino, const struct fs_inode *inode);
+
+/* Writes the batch (one atomic WAL record); the errno of a failure. */
+int fs_commit(struct fs *fs, kv_write_batch *batch);
+/* kv status -> negative errno (KV_NOT_FOUND -> -ENOENT, NO_SPACE ->
+ * -ENOSPC, corruption and I/O -> -EIO), logging damage to stderr. */
+int fs_errno(int status);
+
+int64_t fs_now_ns(void);
+void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inode, struct stat *st);
+
+/* Hands out a fresh inode number (never reused). */
+int fs_alloc_ino(struct fs *fs, uint64_t *ino);
+
+/* Adds to batch the deletion of every data block of ino from `block` on. */
+void fs_batch_delete_blocks_from(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                                 uint64_t block);
+/* Adds to batch the removal of everything of an unlinked inode: record,
+ * data, xattrs, orphan record. */
+void fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino);
+/* Reclaims ino now if it is unlinked and neither the kernel nor a handle
+ * holds it. Caller holds ino's stripe. */
+void fs_reclaim_if_unused(struct fs *fs, uint64_t ino);
+
+/* ---- fs_file.c ---- */
+/* Adds to batch what sets a regular file's size to new_size (blocks past
+ * it deleted, a partial last block trimmed so later growth reads zeros)
+ * and updates inode->size and inode->blocks; times are the caller's.
+ * Caller holds ino's stripe. */
+int fs_file_resize(struct fs *fs, kv_write_batch *batch, uint64_t ino, struct fs_inode *inode,
+                   uint64_t new_size);
+/* Number of data blocks a file of `size` bytes spans. */
+uint64_t fs_blocks_spanned(const struct fs *fs, uint64_t size);
+
+#endif /* LSMFS_FS_IMPL_H */
