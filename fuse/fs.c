@@ -214,46 +214,80 @@ int fs_alloc_ino(struct fs *fs, uint64_t *ino)
 
 /* ---- reclamation ---- */
 
-void fs_batch_delete_blocks_from(struct fs *fs, kv_write_batch *batch, uint64_t ino, uint64_t block)
+#define POINT_DELETE_MAX 32
+
+void fs_batch_delete_blocks(struct fs *fs, kv_write_batch *batch, uint64_t ino, uint64_t first,
+                            uint64_t end)
 {
-    char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
-    fs_key_data(begin, ino, block);
-    fs_key_data(end, ino + 1, 0);
-    kv_write_batch_delete_range(batch, fs->data, begin, sizeof(begin), end, sizeof(end));
+    char begin[FS_DATA_KEY_LEN], limit[FS_DATA_KEY_LEN];
+    if (first >= end)
+        return;
+    if (end - first <= POINT_DELETE_MAX) {
+        for (uint64_t block = first; block < end; block++)
+            kv_write_batch_delete(batch, fs->data, begin, fs_key_data(begin, ino, block));
+        return;
+    }
+    fs_key_data(begin, ino, first);
+    fs_key_data(limit, ino, end);
+    kv_write_batch_delete_range(batch, fs->data, begin, sizeof(begin), limit, sizeof(limit));
 }
 
-void fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino)
+int fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                     const struct fs_inode *inode)
 {
-    char key[FS_KEY_MAX], end[FS_KEY_MAX];
+    char key[FS_KEY_MAX];
     size_t len = fs_key_inode(key, ino);
     kv_write_batch_delete(batch, fs->meta, key, len);
     len = fs_key_orphan(key, ino);
     kv_write_batch_delete(batch, fs->meta, key, len);
-    len = fs_key_xattr(key, ino, "", 0);
-    size_t end_len = fs_key_xattr(end, ino + 1, "", 0);
-    kv_write_batch_delete_range(batch, fs->meta, key, len, end, end_len);
-    fs_batch_delete_blocks_from(fs, batch, ino, 0);
+    if (S_ISLNK(inode->mode))
+        fs_batch_delete_blocks(fs, batch, ino, 0, 1);
+    else if (S_ISREG(inode->mode) && inode->blocks > 0)
+        fs_batch_delete_blocks(fs, batch, ino, 0, fs_blocks_spanned(fs, inode->size));
+    if (!(inode->flags & FS_INODE_HAS_XATTRS))
+        return 0;
+    /* An inode has few attributes: delete them one by one. */
+    kv_iterator *it = kv_iterator_create(fs->db, NULL, fs->meta);
+    if (it == NULL)
+        return -ENOMEM;
+    size_t prefix_len = fs_key_xattr(key, ino, "", 0);
+    char prefix[FS_INODE_KEY_LEN];
+    memcpy(prefix, key, prefix_len);
+    for (kv_iterator_seek(it, prefix, prefix_len); kv_iterator_valid(it); kv_iterator_next(it)) {
+        const char *k = kv_iterator_key(it, &len);
+        if (len < prefix_len || memcmp(k, prefix, prefix_len) != 0)
+            break;
+        kv_write_batch_delete(batch, fs->meta, k, len);
+    }
+    int rc = fs_errno(kv_iterator_status(it));
+    kv_iterator_destroy(it);
+    return rc;
+}
+
+/* Reads the stored record of ino, bypassing the cache. */
+static int inode_read_stored(struct fs *fs, uint64_t ino, struct fs_inode *inode)
+{
+    char key[FS_INODE_KEY_LEN];
+    char *value;
+    size_t value_len;
+    int rc = kv_get(fs->db, NULL, fs->meta, key, fs_key_inode(key, ino), &value, &value_len);
+    if (rc != KV_OK)
+        return fs_errno(rc);
+    rc = fs_inode_decode(value, value_len, inode);
+    kv_free(value);
+    return rc;
 }
 
 void fs_reclaim_if_unused(struct fs *fs, uint64_t ino)
 {
     if (ino == FS_ROOT_INO || fs_inode_table_in_use(fs->inodes, ino))
         return;
-    struct fs_inode inode;
-    char key[FS_INODE_KEY_LEN];
-    char *value;
-    size_t value_len;
     /* The entry (and its cache) is gone: read the stored record. */
-    int rc = kv_get(fs->db, NULL, fs->meta, key, fs_key_inode(key, ino), &value, &value_len);
-    if (rc != KV_OK)
-        return;
-    rc = fs_inode_decode(value, value_len, &inode);
-    kv_free(value);
-    if (rc != 0 || inode.nlink > 0)
+    struct fs_inode inode;
+    if (inode_read_stored(fs, ino, &inode) != 0 || inode.nlink > 0)
         return;
     kv_write_batch *batch = kv_write_batch_create();
-    fs_batch_reclaim(fs, batch, ino);
-    if (fs_commit(fs, batch) == 0)
+    if (fs_batch_reclaim(fs, batch, ino, &inode) == 0 && fs_commit(fs, batch) == 0)
         atomic_fetch_add(&fs->orphans_reclaimed, 1);
     /* On failure the orphan record stays and the next mount reclaims it. */
     kv_write_batch_destroy(batch);
@@ -264,6 +298,7 @@ void fs_reclaim_if_unused(struct fs *fs, uint64_t ino)
 static int reclaim_orphans(struct fs *fs)
 {
     char prefix[1] = {FS_TAG_ORPHAN};
+    int rc = 0;
     kv_iterator *it = kv_iterator_create(fs->db, NULL, fs->meta);
     if (it == NULL)
         return fs_errno(KV_IO_ERROR);
@@ -277,16 +312,28 @@ static int reclaim_orphans(struct fs *fs)
             break;
         if (!fs_key_parse_ino(key, len, FS_TAG_ORPHAN, &ino))
             continue;
-        fs_batch_reclaim(fs, batch, ino);
+        struct fs_inode inode;
+        rc = inode_read_stored(fs, ino, &inode);
+        if (rc == -ENOENT) { /* only the orphan record is left */
+            kv_write_batch_delete(batch, fs->meta, key, len);
+            rc = 0;
+        } else if (rc == 0 && inode.nlink == 0) {
+            rc = fs_batch_reclaim(fs, batch, ino, &inode);
+        } else if (rc == 0) {
+            kv_write_batch_delete(batch, fs->meta, key, len); /* linked again: keep it */
+        }
+        if (rc != 0)
+            break;
         count++;
     }
-    int rc = kv_iterator_status(it);
+    if (rc == 0)
+        rc = fs_errno(kv_iterator_status(it));
     kv_iterator_destroy(it);
-    if (rc == KV_OK && count > 0 && !fs->options.read_only)
-        rc = kv_write(fs->db, &fs->write_options, batch);
+    if (rc == 0 && count > 0 && !fs->options.read_only)
+        rc = fs_errno(kv_write(fs->db, &fs->write_options, batch));
     kv_write_batch_destroy(batch);
-    if (rc != KV_OK)
-        return fs_errno(rc);
+    if (rc != 0)
+        return rc;
     atomic_fetch_add(&fs->orphans_reclaimed, count);
     return 0;
 }

@@ -233,13 +233,9 @@ static int zero_bytes(struct fs *fs, kv_write_batch *batch, uint64_t ino, struct
     }
     if (rc != 0 || removed == 0)
         return rc;
-    if (to_eof) {
-        fs_batch_delete_blocks_from(fs, batch, ino, first_full);
-    } else {
-        char begin[FS_DATA_KEY_LEN], limit[FS_DATA_KEY_LEN];
-        kv_write_batch_delete_range(batch, fs->data, begin, fs_key_data(begin, ino, first_full),
-                                    limit, fs_key_data(limit, ino, end_full));
-    }
+    /* No block exists at or past the spanned count, so [first_full,
+     * end_full) covers everything also when the range runs to EOF. */
+    fs_batch_delete_blocks(fs, batch, ino, first_full, end_full);
     inode->blocks -= removed;
     return 0;
 }

@@ -75,12 +75,16 @@ void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inod
 /* Hands out a fresh inode number (never reused). */
 int fs_alloc_ino(struct fs *fs, uint64_t *ino);
 
-/* Adds to batch the deletion of every data block of ino from `block` on. */
-void fs_batch_delete_blocks_from(struct fs *fs, kv_write_batch *batch, uint64_t ino,
-                                 uint64_t block);
+/* Adds to batch the deletion of data blocks [first, end) of ino: a few
+ * point deletions for a short range, else one range tombstone (range
+ * tombstones make later reads of the memtable pay, so small files, the
+ * common case, avoid them). */
+void fs_batch_delete_blocks(struct fs *fs, kv_write_batch *batch, uint64_t ino, uint64_t first,
+                            uint64_t end);
 /* Adds to batch the removal of everything of an unlinked inode: record,
  * data, xattrs, orphan record. */
-void fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino);
+int fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                     const struct fs_inode *inode);
 /* Reclaims ino now if it is unlinked and neither the kernel nor a handle
  * holds it. Caller holds ino's stripe. */
 void fs_reclaim_if_unused(struct fs *fs, uint64_t ino);

@@ -358,7 +358,7 @@ static void mark_dirty(struct touch_set *set, const struct fs_inode *inode)
 
 /* One name of `victim` is gone: drop a link; when none is left, the inode
  * is reclaimed now or, while open or known to the kernel, made an orphan. */
-static void drop_link(struct fs *fs, kv_write_batch *batch, struct touch_set *set,
+static int drop_link(struct fs *fs, kv_write_batch *batch, struct touch_set *set,
                       uint64_t victim_ino, struct fs_inode *victim, int64_t now)
 {
     if (S_ISDIR(victim->mode))
@@ -373,12 +373,15 @@ static void drop_link(struct fs *fs, kv_write_batch *batch, struct touch_set *se
             size_t key_len = fs_key_orphan(key, victim_ino);
             kv_write_batch_put(batch, fs->meta, key, key_len, value, fs_orphan_encode(value));
         } else {
-            fs_batch_reclaim(fs, batch, victim_ino);
+            int rc = fs_batch_reclaim(fs, batch, victim_ino, victim);
+            if (rc != 0)
+                return rc;
             for (int i = 0; i < set->count; i++)
                 if (set->items[i].ino == victim_ino)
                     set->items[i].dirty = false; /* its record is deleted, not rewritten */
         }
     }
+    return 0;
 }
 
 /* Writes the dirty records into the batch, commits, refreshes caches. */
@@ -442,8 +445,9 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
                 dir->nlink--;
             dir->mtime_ns = dir->ctime_ns = now;
             mark_dirty(&set, dir);
-            drop_link(fs, batch, &set, ino, victim, now);
-            rc = commit_touched(fs, batch, &set);
+            rc = drop_link(fs, batch, &set, ino, victim, now);
+            if (rc == 0)
+                rc = commit_touched(fs, batch, &set);
         }
         fs_lockset_release(fs, &locks);
         kv_write_batch_destroy(batch);
@@ -535,7 +539,11 @@ static int rename_locked(struct fs *fs, uint64_t parent, const char *name, uint6
                 to_dir->nlink--; /* the replaced directory's ".." goes away */
             if (src_dir)
                 to_dir->nlink++;
-            drop_link(fs, batch, &set, dst_ino, dst, now);
+            rc = drop_link(fs, batch, &set, dst_ino, dst, now);
+            if (rc != 0) {
+                kv_write_batch_destroy(batch);
+                return rc;
+            }
         }
     }
     src->ctime_ns = now;
