@@ -171,7 +171,7 @@ void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inod
     st->st_gid = inode->gid;
     st->st_rdev = inode->rdev;
     st->st_size = (off_t)inode->size;
-    st->st_blksize = fs->block_size > 65536 ? fs->block_size : 65536;
+    st->st_blksize = 1 << 20; /* = max_write: cp and stdio then move 1 MiB at a time */
     st->st_blocks = (blkcnt_t)(inode->blocks * (fs->block_size / 512));
     st->st_atim.tv_sec = inode->atime_ns / 1000000000;
     st->st_atim.tv_nsec = inode->atime_ns % 1000000000;
