@@ -11,7 +11,12 @@
  * Concurrency: one writer (kv_memtable_add) and lock-free readers. Counters
  * are atomics. The fragmented view of the range tombstones is cached and
  * rebuilt under a mutex when the tombstone count has moved since the
- * cached build.
+ * cached build. A point lookup does not rebuild it for every new
+ * tombstone: the tombstones added since the build are also kept in
+ * insertion order (the range log), and a lookup checks those few one by
+ * one; the view is rebuilt only when they grow past a bound that grows
+ * with the square root of the count. So a workload that mixes
+ * DeleteRange with reads costs O(sqrt n) per read, not O(n log n).
  */
 #include "memtable.h"
 
@@ -23,6 +28,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+
+#define RANGE_LOG_CHUNK 256
+#define RANGE_LOG_CHUNKS 4096 /* past 1M tombstones lookups rebuild as before */
 
 struct kv_memtable {
     atomic_int refs;
@@ -40,6 +48,11 @@ struct kv_memtable {
     _Atomic kv_seq first_seq;
     _Atomic kv_seq last_seq;
     _Atomic uint64_t next_log_number;
+
+    /* range_log[i / RANGE_LOG_CHUNK][i % RANGE_LOG_CHUNK] is the i-th range
+     * tombstone entry added; chunks come from the arena. Published by the
+     * release increment of num_range_deletes. */
+    const char **range_log[RANGE_LOG_CHUNKS];
 
     pthread_mutex_t tombstones_mutex; /* guards the two fields below */
     kv_frag_tombstones *cached_tombstones;
@@ -153,6 +166,13 @@ void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_sl
     assert(p + value_size == entry + encoded_size);
 
     if (type == KV_TYPE_RANGE_DELETION) {
+        uint64_t index = atomic_load_explicit(&mem->num_range_deletes, memory_order_relaxed);
+        if (index < (uint64_t)RANGE_LOG_CHUNK * RANGE_LOG_CHUNKS) {
+            const char ***chunk = &mem->range_log[index / RANGE_LOG_CHUNK];
+            if (index % RANGE_LOG_CHUNK == 0)
+                *chunk = kv_arena_allocate_aligned(&mem->arena, RANGE_LOG_CHUNK * sizeof(char *));
+            (*chunk)[index % RANGE_LOG_CHUNK] = entry;
+        }
         kv_skiplist_insert(mem->range_table, entry);
         atomic_fetch_add_explicit(&mem->num_range_deletes, 1, memory_order_release);
     } else {
@@ -266,13 +286,50 @@ kv_frag_tombstones *kv_memtable_range_tombstones(kv_memtable *mem)
     return list;
 }
 
+/* How many tombstones past the cached view a lookup checks one by one
+ * before it rebuilds the view: about 2 sqrt(count), at least 32. */
+static uint64_t range_log_bound(uint64_t count)
+{
+    uint64_t bound = 32;
+    while (bound * bound < 4 * count)
+        bound *= 2;
+    return bound;
+}
+
 kv_seq kv_memtable_max_covering_tombstone(kv_memtable *mem, kv_slice user_key, kv_seq snapshot)
 {
-    kv_frag_tombstones *list = kv_memtable_range_tombstones(mem);
-    if (list == NULL)
+    uint64_t count = atomic_load_explicit(&mem->num_range_deletes, memory_order_acquire);
+    if (count == 0)
         return 0;
+    pthread_mutex_lock(&mem->tombstones_mutex);
+    kv_frag_tombstones *list = mem->cached_tombstones;
+    uint64_t cached = mem->cached_tombstones_count;
+    if (list != NULL)
+        kv_frag_tombstones_ref(list);
+    pthread_mutex_unlock(&mem->tombstones_mutex);
+    if (list == NULL || count - cached > range_log_bound(count) ||
+        count > (uint64_t)RANGE_LOG_CHUNK * RANGE_LOG_CHUNKS) {
+        kv_frag_tombstones_unref(list);
+        list = kv_memtable_range_tombstones(mem);
+        cached = count;
+    }
     kv_seq seq = kv_frag_tombstones_max_covering(list, user_key, snapshot);
     kv_frag_tombstones_unref(list);
+    /* The tombstones added since the view was built (the view may hold
+     * some of them too: checking one twice is harmless). */
+    for (uint64_t i = cached; i < count; i++) {
+        const char *entry = mem->range_log[i / RANGE_LOG_CHUNK][i % RANGE_LOG_CHUNK];
+        kv_slice begin;
+        kv_seq tombstone_seq;
+        int type;
+        bool parsed = kv_ikey_parse(entry_ikey(entry), &begin, &tombstone_seq, &type);
+        assert(parsed && type == KV_TYPE_RANGE_DELETION);
+        (void)parsed;
+        if (tombstone_seq > seq && tombstone_seq <= snapshot &&
+            kv_slice_compare(begin, user_key) <= 0 &&
+            kv_slice_compare(user_key, entry_value(entry)) < 0)
+            seq = tombstone_seq;
+    }
     return seq;
 }
 

@@ -480,6 +480,48 @@ static void test_readers_race_writer(void **state)
     kv_memtable_unref(rs.mem);
 }
 
+/* Point lookups between tombstone inserts (the range log path, and the
+ * rebuilds past its bound) agree with a brute-force model at every
+ * snapshot, for thousands of random tombstones. */
+static void test_range_log_matches_model(void **state)
+{
+    (void)state;
+    enum { N = 3000, KEYS = 500 };
+    static struct {
+        int begin, end;
+        kv_seq seq;
+    } model[N];
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(77));
+    kv_memtable *mem = kv_memtable_create(1);
+    for (int i = 0; i < N; i++) {
+        int a = (int)kv_test_rng_uniform(&rng, KEYS), len = 1 + (int)kv_test_rng_uniform(&rng, 20);
+        char begin[16], end[16];
+        snprintf(begin, sizeof(begin), "k%05d", a);
+        snprintf(end, sizeof(end), "k%05d", a + len);
+        /* sequences mostly rise, as the write path gives them */
+        model[i].seq = (kv_seq)(10 * i + 5);
+        model[i].begin = a;
+        model[i].end = a + len;
+        kv_memtable_add(mem, model[i].seq, KV_TYPE_RANGE_DELETION, S(begin), S(end));
+        for (int probe = 0; probe < 3; probe++) {
+            int k = (int)kv_test_rng_uniform(&rng, KEYS + 20);
+            kv_seq snapshot = kv_test_rng_uniform(&rng, 4) == 0
+                                  ? (kv_seq)kv_test_rng_uniform(&rng, 10 * (i + 1) + 10)
+                                  : KV_MAX_SEQUENCE;
+            kv_seq expected = 0;
+            for (int j = 0; j <= i; j++)
+                if (model[j].begin <= k && k < model[j].end && model[j].seq <= snapshot &&
+                    model[j].seq > expected)
+                    expected = model[j].seq;
+            char key[16];
+            snprintf(key, sizeof(key), "k%05d", k);
+            assert_int_equal(kv_memtable_max_covering_tombstone(mem, S(key), snapshot), expected);
+        }
+    }
+    kv_memtable_unref(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_iterator_order),
         cmocka_unit_test(test_range_tombstones),
         cmocka_unit_test(test_readers_race_writer),
+        cmocka_unit_test(test_range_log_matches_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
