@@ -173,12 +173,20 @@ void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inod
     st->st_size = (off_t)inode->size;
     st->st_blksize = 1 << 20; /* = max_write: cp and stdio then move 1 MiB at a time */
     st->st_blocks = (blkcnt_t)(inode->blocks * (fs->block_size / 512));
-    st->st_atim.tv_sec = inode->atime_ns / 1000000000;
-    st->st_atim.tv_nsec = inode->atime_ns % 1000000000;
-    st->st_mtim.tv_sec = inode->mtime_ns / 1000000000;
-    st->st_mtim.tv_nsec = inode->mtime_ns % 1000000000;
-    st->st_ctim.tv_sec = inode->ctime_ns / 1000000000;
-    st->st_ctim.tv_nsec = inode->ctime_ns % 1000000000;
+    st->st_atim = fs_timespec(inode->atime_ns);
+    st->st_mtim = fs_timespec(inode->mtime_ns);
+    st->st_ctim = fs_timespec(inode->ctime_ns);
+}
+
+struct timespec fs_timespec(int64_t ns)
+{
+    /* Floor division: a time before 1970 still has 0 <= tv_nsec < 1e9. */
+    int64_t sec = ns / 1000000000, rest = ns % 1000000000;
+    if (rest < 0) {
+        sec--;
+        rest += 1000000000;
+    }
+    return (struct timespec){.tv_sec = (time_t)sec, .tv_nsec = (long)rest};
 }
 
 /* ---- inode numbers ---- */
@@ -398,6 +406,7 @@ static int format(struct fs *fs)
         .mtime_ns = now,
         .ctime_ns = now,
         .btime_ns = now,
+        .parent = FS_ROOT_INO,
     };
     kv_write_batch *batch = kv_write_batch_create();
     char key[1], value[FS_SUPER_LEN];

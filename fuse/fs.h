@@ -38,6 +38,9 @@ struct fs_options {
     size_t write_buffer_size; /* kv memtable bytes; 64 MiB */
     bool sync_writes;         /* fsync the WAL after every change */
     bool read_only;           /* refuse every change with EROFS */
+    bool kernel_write_times;  /* the kernel keeps written files' mtime and ctime and sends
+                                 them with setattr (FUSE writeback cache): fs_write
+                                 leaves them alone */
     struct kv_env *env;       /* NULL: the real file system (tests inject faults) */
 };
 void fs_options_init(struct fs_options *options);

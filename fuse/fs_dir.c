@@ -14,6 +14,7 @@
 
 struct fs_dir {
     uint64_t ino;
+    uint64_t parent; /* for ".." (as of opendir or the last rewind) */
     const kv_snapshot *snapshot;
     kv_iterator *it;   /* positioned at the entry with ordinal `position` */
     uint64_t position; /* ordinal of the next entry the iterator yields */
@@ -34,6 +35,7 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
     if (dir == NULL)
         return -ENOMEM;
     dir->ino = ino;
+    dir->parent = inode.parent != 0 ? inode.parent : ino;
     dir->snapshot = kv_snapshot_create(fs->db);
     pthread_mutex_init(&dir->mutex, NULL);
     fs_inode_table_ref(fs->inodes, ino, 0, 1);
@@ -50,6 +52,26 @@ void fs_releasedir(struct fs *fs, struct fs_dir *dir)
     uint64_t ino = dir->ino;
     free(dir);
     fs_release_file(fs, ino);
+}
+
+/* Takes a new snapshot (and the current parent) for a listing from the
+ * start. The first listing after opendir keeps opendir's snapshot. */
+static int dir_refresh(struct fs *fs, struct fs_dir *dir)
+{
+    if (dir->it == NULL)
+        return 0; /* nothing read yet: opendir's snapshot is fresh */
+    struct fs_inode inode;
+    fs_lock_inode(fs, dir->ino);
+    int rc = fs_inode_load(fs, dir->ino, &inode);
+    fs_unlock_inode(fs, dir->ino);
+    if (rc != 0)
+        return rc;
+    kv_iterator_destroy(dir->it);
+    dir->it = NULL;
+    kv_snapshot_release(fs->db, dir->snapshot);
+    dir->snapshot = kv_snapshot_create(fs->db);
+    dir->parent = inode.parent != 0 ? inode.parent : dir->ino;
+    return 0;
 }
 
 /* Positions the iterator at the entry with ordinal `offset` (>= 2). */
@@ -109,9 +131,16 @@ int fs_readdir(struct fs *fs, struct fs_dir *dir, uint64_t offset, bool plus, fs
     pthread_mutex_lock(&dir->mutex);
     struct stat st;
     int rc = 0;
+    if (offset == 0) {
+        /* A listing from the start (rewinddir) sees the directory as it is
+         * now, as POSIX asks: a new snapshot. */
+        rc = dir_refresh(fs, dir);
+        if (rc != 0)
+            goto out;
+    }
     for (; offset < 2; offset++) {
         memset(&st, 0, sizeof(st));
-        st.st_ino = dir->ino;
+        st.st_ino = offset == 0 ? dir->ino : dir->parent;
         st.st_mode = S_IFDIR;
         if (!filler(ctx, offset == 0 ? "." : "..", &st, false, offset + 1))
             goto out;

@@ -428,7 +428,8 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
     if (rc == 0) {
         if (offset + size > inode.size)
             inode.size = offset + size;
-        inode.mtime_ns = inode.ctime_ns = fs_now_ns();
+        if (!fs->options.kernel_write_times)
+            inode.mtime_ns = inode.ctime_ns = fs_now_ns();
         fs_batch_put_inode(fs, batch, ino, &inode);
         rc = fs_commit(fs, batch);
     }

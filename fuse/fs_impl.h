@@ -70,6 +70,7 @@ int fs_commit(struct fs *fs, kv_write_batch *batch);
 int fs_errno(int status);
 
 int64_t fs_now_ns(void);
+struct timespec fs_timespec(int64_t ns);
 void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inode, struct stat *st);
 
 /* Hands out a fresh inode number (never reused). */

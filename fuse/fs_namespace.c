@@ -239,6 +239,7 @@ int fs_create_node(struct fs *fs, const struct fs_caller *caller, uint64_t paren
             .mtime_ns = now,
             .ctime_ns = now,
             .btime_ns = now,
+            .parent = S_ISDIR(mode) ? parent : 0,
         };
         if (dir.mode & S_ISGID) { /* BSD group semantics, as ext4 with a setgid dir */
             inode.gid = dir.gid;
@@ -359,7 +360,7 @@ static void mark_dirty(struct touch_set *set, const struct fs_inode *inode)
 /* One name of `victim` is gone: drop a link; when none is left, the inode
  * is reclaimed now or, while open or known to the kernel, made an orphan. */
 static int drop_link(struct fs *fs, kv_write_batch *batch, struct touch_set *set,
-                      uint64_t victim_ino, struct fs_inode *victim, int64_t now)
+                     uint64_t victim_ino, struct fs_inode *victim, int64_t now)
 {
     if (S_ISDIR(victim->mode))
         victim->nlink = 0;
@@ -523,6 +524,8 @@ static int rename_locked(struct fs *fs, uint64_t parent, const char *name, uint6
             }
         }
         dst->ctime_ns = now;
+        if (dst_dir)
+            dst->parent = parent;
         mark_dirty(&set, dst);
     } else {
         batch_delete_dentry(fs, batch, parent, name);
@@ -547,6 +550,8 @@ static int rename_locked(struct fs *fs, uint64_t parent, const char *name, uint6
         }
     }
     src->ctime_ns = now;
+    if (src_dir)
+        src->parent = new_parent;
     from_dir->mtime_ns = from_dir->ctime_ns = now;
     to_dir->mtime_ns = to_dir->ctime_ns = now;
     mark_dirty(&set, src);

@@ -52,8 +52,9 @@ static void lsmfs_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    /* Without atomic O_TRUNC the kernel truncates with a setattr that also
+     * clears setuid/setgid as Linux requires. */
+    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_ASYNC_DIO)
         conn->want |= FUSE_CAP_ASYNC_DIO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)

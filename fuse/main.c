@@ -311,6 +311,7 @@ static bool find_mount_of(const char *datadir, char *mountpoint, size_t size)
 static int open_fs(struct config *c, struct fs **fs, char *err, size_t errlen)
 {
     for (int attempt = 0;; attempt++) {
+        c->fs.kernel_write_times = c->session.writeback_cache;
         int rc = fs_open(c->datadir, &c->fs, fs, err, errlen);
         if (rc != -EBUSY)
             return rc;
@@ -348,16 +349,17 @@ static char *absolute_path(const char *path)
 static int add_fsname(struct fuse_args *args, const char *datadir)
 {
     size_t n = strlen(datadir);
-    char *opt = malloc(n * 2 + 32);
+    static const char prefix[] = "-ofsname=", suffix[] = ",subtype=lsmfs,default_permissions";
+    char *opt = malloc(sizeof(prefix) + 2 * n + sizeof(suffix));
     if (opt == NULL)
         return -1;
-    char *p = opt + sprintf(opt, "-ofsname=");
+    char *p = opt + sprintf(opt, "%s", prefix);
     for (const char *s = datadir; *s; s++) {
         if (*s == ',' || *s == '\\')
             *p++ = '\\';
         *p++ = *s;
     }
-    strcpy(p, ",subtype=lsmfs,default_permissions");
+    strcpy(p, suffix);
     int rc = fuse_opt_add_arg(args, opt);
     free(opt);
     return rc;

@@ -152,16 +152,17 @@ size_t fs_inode_encode(char *buf, const struct fs_inode *inode)
     const uint32_t words[4] = {inode->mode, inode->uid, inode->gid, inode->flags};
     for (int i = 0; i < 4; i++, p += 4)
         kv_encode_fixed32(p, words[i]);
-    const uint64_t quads[9] = {inode->nlink,
-                               inode->size,
-                               inode->blocks,
-                               inode->rdev,
-                               inode->generation,
-                               (uint64_t)inode->atime_ns,
-                               (uint64_t)inode->mtime_ns,
-                               (uint64_t)inode->ctime_ns,
-                               (uint64_t)inode->btime_ns};
-    for (int i = 0; i < 9; i++, p += 8)
+    const uint64_t quads[10] = {inode->nlink,
+                                inode->size,
+                                inode->blocks,
+                                inode->rdev,
+                                inode->generation,
+                                (uint64_t)inode->atime_ns,
+                                (uint64_t)inode->mtime_ns,
+                                (uint64_t)inode->ctime_ns,
+                                (uint64_t)inode->btime_ns,
+                                inode->parent};
+    for (int i = 0; i < 10; i++, p += 8)
         kv_encode_fixed64(p, quads[i]);
     return (size_t)(p - buf);
 }
@@ -174,8 +175,8 @@ int fs_inode_decode(const char *buf, size_t len, struct fs_inode *inode)
     uint32_t words[4];
     for (int i = 0; i < 4; i++, p += 4)
         words[i] = kv_decode_fixed32(p);
-    uint64_t quads[9];
-    for (int i = 0; i < 9; i++, p += 8)
+    uint64_t quads[10];
+    for (int i = 0; i < 10; i++, p += 8)
         quads[i] = kv_decode_fixed64(p);
     inode->mode = words[0];
     inode->uid = words[1];
@@ -190,6 +191,7 @@ int fs_inode_decode(const char *buf, size_t len, struct fs_inode *inode)
     inode->mtime_ns = (int64_t)quads[6];
     inode->ctime_ns = (int64_t)quads[7];
     inode->btime_ns = (int64_t)quads[8];
+    inode->parent = quads[9];
     return 0;
 }
 

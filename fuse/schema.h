@@ -96,10 +96,11 @@ struct fs_inode {
     uint64_t rdev;
     uint64_t generation;
     int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+    uint64_t parent; /* directories: the directory holding it (root: itself) */
 };
 /* An inode value has a fixed size. A symlink's target is its data block 0
  * (so every inode update rewrites the same few bytes). */
-#define FS_INODE_LEN (1 + 4 * 4 + 8 * 9)
+#define FS_INODE_LEN (1 + 4 * 4 + 8 * 10)
 size_t fs_inode_encode(char *buf, const struct fs_inode *inode);
 /* 0 or -EIO (malformed). */
 int fs_inode_decode(const char *buf, size_t len, struct fs_inode *inode);
