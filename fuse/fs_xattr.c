@@ -89,6 +89,10 @@ static int has_other_xattr(struct fs *fs, uint64_t ino, const char *except, size
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size,
                 int flags)
 {
+    /* POSIX ACLs are not supported (as ext4 mounted with noacl): storing one
+     * as a plain attribute would let `cp -a` believe it set the mode. */
+    if (strncmp(name, "system.posix_acl_", 17) == 0)
+        return -EOPNOTSUPP;
     size_t name_len;
     int rc = check_name(name, &name_len);
     if (rc != 0)

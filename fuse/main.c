@@ -31,7 +31,7 @@ struct config {
     struct lsmfs_session session;
     bool foreground, single_thread, debug;
     unsigned int max_threads;
-    const char *bad_option;
+    char bad_option[256]; /* copied: fuse_opt_parse frees its arguments */
 };
 
 enum option_key {
@@ -193,12 +193,12 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
     case KEY_CACHE_SIZE:
     case KEY_WRITE_BUFFER_SIZE:
         if (!parse_size(value, &size) || size == 0) {
-            c->bad_option = arg;
+            snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
             return -1;
         }
         if (key == KEY_BLOCK_SIZE) {
             if (size < 512 || size > (1u << 20) || (size & (size - 1)) != 0) {
-                c->bad_option = arg;
+                snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
                 return -1;
             }
             c->fs.block_size = (uint32_t)size;
@@ -206,7 +206,7 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
             c->fs.cache_size = (size_t)size;
         } else {
             if (size < (64u << 10)) {
-                c->bad_option = arg;
+                snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
                 return -1;
             }
             c->fs.write_buffer_size = (size_t)size;
@@ -231,14 +231,14 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
                          : key == KEY_ATTR_TIMEOUT ? &c->session.attr_timeout
                                                    : &c->session.negative_timeout;
         if (!parse_seconds(value, target)) {
-            c->bad_option = arg;
+            snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
             return -1;
         }
         return 0;
     }
     case KEY_MAX_THREADS:
         if (!parse_size(value, &size) || size == 0 || size > 1000) {
-            c->bad_option = arg;
+            snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
             return -1;
         }
         c->max_threads = (unsigned int)size;
@@ -400,6 +400,124 @@ static int wait_for_child(int fd)
     return 0;
 }
 
+/* Opens the data directory, mounts, serves until unmounted, closes.
+ * `report_fd` (or -1 in the foreground) tells the waiting parent how the
+ * mount went. Returns the exit status. */
+static int serve(struct config *c, struct fuse_session *se, int report_fd)
+{
+    char err[1024] = "";
+    struct fs *fs = NULL;
+    int rc = open_fs(c, &fs, err, sizeof(err));
+    if (rc != 0) {
+        report(report_fd, err[0] ? err : strerror(-rc));
+        return 1;
+    }
+    c->session.fs = fs;
+    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, c->mountpoint) != 0) {
+        fs_close(fs);
+        report(report_fd, "cannot mount (see the message above)");
+        return 1;
+    }
+    if (report_fd >= 0) {
+        int null_fd = open("/dev/null", O_RDWR);
+        if (null_fd >= 0) {
+            dup2(null_fd, STDIN_FILENO);
+            dup2(null_fd, STDOUT_FILENO);
+            dup2(null_fd, STDERR_FILENO);
+            if (null_fd > STDERR_FILENO)
+                close(null_fd);
+        }
+        if (chdir("/") != 0)
+            rc = 0;
+    }
+    report(report_fd, "");
+
+    if (c->single_thread) {
+        rc = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config *loop = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_max_threads(loop, c->max_threads);
+        fuse_loop_cfg_set_idle_threads(loop, c->max_threads / 2 > 0 ? c->max_threads / 2 : 1);
+        rc = fuse_session_loop_mt(se, loop);
+        fuse_loop_cfg_destroy(loop);
+    }
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    int close_rc = fs_close(fs);
+    return rc != 0 || close_rc != 0 ? 1 : 0;
+}
+
+/* Checks the arguments, then mounts in the foreground or in a background
+ * child. Every exit path frees what it took. */
+static int mount_command(struct config *c, struct fuse_args *args)
+{
+    if (c->datadir == NULL || c->mountpoint == NULL) {
+        fprintf(stderr, "lsmfs: need DATADIR and MOUNTPOINT\n");
+        usage(stderr);
+        return 2;
+    }
+    int status = 1;
+    struct fuse_session *se = NULL;
+    char *datadir = absolute_path(c->datadir);
+    char *mountpoint = realpath(c->mountpoint, NULL);
+    struct stat st;
+    if (mountpoint == NULL || stat(mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "lsmfs: mount point %s: %s\n", c->mountpoint,
+                mountpoint == NULL ? strerror(errno) : "not a directory");
+        goto out;
+    }
+    if (datadir == NULL || add_fsname(args, datadir) != 0)
+        goto out;
+    c->datadir = datadir;
+    c->mountpoint = mountpoint;
+    size_t n = strlen(datadir);
+    if (strncmp(mountpoint, datadir, n) == 0 && (mountpoint[n] == '/' || mountpoint[n] == '\0')) {
+        fprintf(stderr, "lsmfs: the mount point must not be inside the data directory\n");
+        goto out;
+    }
+    /* FUSE's options are checked before anything touches DATADIR. */
+    se =
+        fuse_session_new(args, lsmfs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), &c->session);
+    if (se == NULL) {
+        fprintf(stderr, "lsmfs: bad FUSE options (see lsmfs --help)\n");
+        status = 2;
+        goto out;
+    }
+    if (c->foreground) {
+        status = serve(c, se, -1);
+        goto out;
+    }
+    /* Go to the background before opening DATADIR (kv's threads do not
+     * survive a fork); the parent waits for the outcome. */
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) {
+        perror("lsmfs: pipe");
+        goto out;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("lsmfs: fork");
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        goto out;
+    }
+    if (pid > 0) {
+        close(pipe_fds[1]);
+        status = wait_for_child(pipe_fds[0]);
+        close(pipe_fds[0]);
+        goto out;
+    }
+    close(pipe_fds[0]);
+    setsid();
+    status = serve(c, se, pipe_fds[1]);
+out:
+    if (se != NULL)
+        fuse_session_destroy(se);
+    free(datadir);
+    free(mountpoint);
+    return status;
+}
+
 int main(int argc, char *argv[])
 {
     if (argc >= 2 && strcmp(argv[1], "stats") == 0) {
@@ -420,107 +538,14 @@ int main(int argc, char *argv[])
     c.session.writeback_cache = true;
     c.session.max_write = 1u << 20;
     c.max_threads = 10;
+    int status;
     if (fuse_opt_parse(&args, &c, option_spec, process_option) != 0) {
-        if (c.bad_option != NULL)
+        if (c.bad_option[0] != '\0')
             fprintf(stderr, "lsmfs: bad option value '%s' (see lsmfs --help)\n", c.bad_option);
-        return 2;
-    }
-    if (c.datadir == NULL || c.mountpoint == NULL) {
-        fprintf(stderr, "lsmfs: need DATADIR and MOUNTPOINT\n");
-        usage(stderr);
-        return 2;
-    }
-    char *datadir = absolute_path(c.datadir);
-    char *mountpoint = realpath(c.mountpoint, NULL);
-    struct stat st;
-    if (mountpoint == NULL || stat(mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "lsmfs: mount point %s: %s\n", c.mountpoint,
-                mountpoint == NULL ? strerror(errno) : "not a directory");
-        return 1;
-    }
-    if (datadir == NULL || add_fsname(&args, datadir) != 0)
-        return 1;
-    c.datadir = datadir;
-    c.mountpoint = mountpoint;
-    if (strncmp(mountpoint, datadir, strlen(datadir)) == 0 &&
-        (mountpoint[strlen(datadir)] == '/' || mountpoint[strlen(datadir)] == '\0')) {
-        fprintf(stderr, "lsmfs: the mount point must not be inside the data directory\n");
-        return 1;
-    }
-
-    /* Go to the background first (kv's threads do not survive a fork) and
-     * let the parent wait for the outcome. */
-    int report_fd = -1;
-    if (!c.foreground) {
-        int pipe_fds[2];
-        if (pipe(pipe_fds) != 0) {
-            perror("lsmfs: pipe");
-            return 1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("lsmfs: fork");
-            return 1;
-        }
-        if (pid > 0) {
-            close(pipe_fds[1]);
-            return wait_for_child(pipe_fds[0]);
-        }
-        close(pipe_fds[0]);
-        report_fd = pipe_fds[1];
-        setsid();
-    }
-
-    char err[1024] = "";
-    struct fs *fs = NULL;
-    int rc = open_fs(&c, &fs, err, sizeof(err));
-    if (rc != 0) {
-        report(report_fd, err[0] ? err : strerror(-rc));
-        return 1;
-    }
-    c.session.fs = fs;
-    struct fuse_session *se =
-        fuse_session_new(&args, lsmfs_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), &c.session);
-    if (se == NULL) {
-        fs_close(fs);
-        report(report_fd, "bad FUSE options (see lsmfs --help)");
-        return 2;
-    }
-    if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
-        fuse_session_destroy(se);
-        fs_close(fs);
-        report(report_fd, "cannot mount (see the message above)");
-        return 1;
-    }
-    if (report_fd >= 0) {
-        int null_fd = open("/dev/null", O_RDWR);
-        if (null_fd >= 0) {
-            dup2(null_fd, STDIN_FILENO);
-            dup2(null_fd, STDOUT_FILENO);
-            dup2(null_fd, STDERR_FILENO);
-            if (null_fd > STDERR_FILENO)
-                close(null_fd);
-        }
-        if (chdir("/") != 0)
-            rc = 0;
-    }
-    report(report_fd, "");
-
-    if (c.single_thread) {
-        rc = fuse_session_loop(se);
+        status = 2;
     } else {
-        struct fuse_loop_config *loop = fuse_loop_cfg_create();
-        fuse_loop_cfg_set_max_threads(loop, c.max_threads);
-        fuse_loop_cfg_set_idle_threads(loop, c.max_threads / 2 > 0 ? c.max_threads / 2 : 1);
-        rc = fuse_session_loop_mt(se, loop);
-        fuse_loop_cfg_destroy(loop);
+        status = mount_command(&c, &args);
     }
-    fuse_session_unmount(se);
-    fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
-    int close_rc = fs_close(fs);
-    free(datadir);
-    free(mountpoint);
     fuse_opt_free_args(&args);
-    return rc != 0 || close_rc != 0 ? 1 : 0;
+    return status;
 }
