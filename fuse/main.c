@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsck.h"
 #include "lowlevel.h"
 #include "schema.h"
 
@@ -83,6 +84,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: lsmfs [options] DATADIR MOUNTPOINT\n"
             "       lsmfs stats MOUNTPOINT\n"
+            "       lsmfs fsck [--repair] [--progress] DATADIR\n"
             "\n"
             "Mounts the lsmfs file system stored in DATADIR on MOUNTPOINT. A missing or\n"
             "empty DATADIR is formatted. Unmount with `fusermount3 -u MOUNTPOINT` or\n"
@@ -284,6 +286,34 @@ static int stats_command(const char *mountpoint)
     free(request);
     close(fd);
     return 0;
+}
+
+/* ---- lsmfs fsck ---- */
+
+static int fsck_command(int argc, char *argv[])
+{
+    struct fsck_options options = {.out = stdout, .progress = isatty(STDERR_FILENO)};
+    const char *datadir = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--repair") == 0 || strcmp(argv[i], "-y") == 0)
+            options.repair = true;
+        else if (strcmp(argv[i], "--progress") == 0)
+            options.progress = true;
+        else if (strcmp(argv[i], "--no-progress") == 0)
+            options.progress = false;
+        else if (argv[i][0] != '-' && datadir == NULL)
+            datadir = argv[i];
+        else {
+            fprintf(stderr, "usage: lsmfs fsck [--repair] [--progress] DATADIR\n");
+            return FSCK_FAILED;
+        }
+    }
+    if (datadir == NULL) {
+        fprintf(stderr, "usage: lsmfs fsck [--repair] [--progress] DATADIR\n");
+        return FSCK_FAILED;
+    }
+    struct fsck_report report;
+    return lsmfs_fsck(datadir, &options, &report);
 }
 
 /* ---- mounting ---- */
@@ -527,6 +557,8 @@ int main(int argc, char *argv[])
         }
         return stats_command(argv[2]);
     }
+    if (argc >= 2 && strcmp(argv[1], "fsck") == 0)
+        return fsck_command(argc, argv);
 
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct config c;

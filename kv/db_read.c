@@ -373,3 +373,52 @@ int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value)
     *value = kv_sprintf("%" PRIu64, number);
     return 0;
 }
+
+/* ---- verification ---- */
+
+int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg)
+{
+    /* Pin one version per family, so that no file goes away meanwhile. */
+    pthread_mutex_lock(&db->mutex);
+    size_t count = db->num_cfs;
+    kv_version **versions = kv_calloc(count > 0 ? count : 1, sizeof(*versions));
+    uint64_t files_total = 0, bytes_total = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (db->cfs[i]->dropped)
+            continue;
+        versions[i] = db->cfs[i]->current;
+        kv_version_ref(versions[i]);
+        for (int level = 0; level < KV_NUM_LEVELS; level++) {
+            files_total += versions[i]->num_files[level];
+            for (size_t f = 0; f < versions[i]->num_files[level]; f++)
+                bytes_total += versions[i]->files[level][f]->file_size;
+        }
+    }
+    pthread_mutex_unlock(&db->mutex);
+
+    int rc = 0;
+    uint64_t files_done = 0, bytes_done = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const kv_version *v = versions[i];
+        for (int level = 0; v != NULL && level < KV_NUM_LEVELS && rc == 0; level++) {
+            for (size_t f = 0; f < v->num_files[level] && rc == 0; f++) {
+                const kv_file_meta *meta = v->files[level][f];
+                kv_cache_handle *handle;
+                rc = kv_table_cache_find(db->table_cache, meta->number, meta->file_size, &handle);
+                if (rc != 0)
+                    break;
+                rc = kv_table_verify(kv_table_cache_table(handle));
+                kv_table_cache_release(db->table_cache, handle);
+                files_done++;
+                bytes_done += meta->file_size;
+                if (progress != NULL)
+                    progress(arg, files_done, files_total, bytes_done, bytes_total);
+            }
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        if (versions[i] != NULL)
+            kv_version_unref(versions[i]);
+    free(versions);
+    return rc;
+}

@@ -202,6 +202,16 @@ int kv_flush(kv_db *db, kv_cf *cf, bool wait);
 int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, const void *end,
                      size_t end_len);
 
+/* Reads every block of every live SST file of every family and checks its
+ * checksum (data, index, filter, properties and range-deletion blocks), as
+ * RocksDB's VerifyChecksum does; the WAL and MANIFEST were checked when the
+ * database opened. progress (may be NULL) is called after each file with
+ * files and bytes done so far and in all. Returns 0 or the first error
+ * (KV_CORRUPTION: kv_errmsg names the file and offset). */
+typedef void (*kv_verify_progress)(void *arg, uint64_t files_done, uint64_t files_total,
+                                   uint64_t bytes_done, uint64_t bytes_total);
+int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg);
+
 /* Counters since open. */
 typedef struct kv_stats {
     uint64_t keys_written, bytes_written;      /* user writes */
