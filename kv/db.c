@@ -107,11 +107,13 @@ void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory)
     for (size_t i = 0; i < db->num_alive_wals; i++) {
         uint64_t number = db->alive_wals[i];
         if (number < min_log && number != db->wal_number) {
+            db->alive_wal_bytes -= db->alive_wal_sizes[i];
             char *path = kv_log_file_name(db->path, number);
             kv_env_remove(db->env, path);
             kv_info_log_printf(db->info_log, "deleted obsolete WAL %06" PRIu64 ".log", number);
             free(path);
         } else {
+            db->alive_wal_sizes[kept] = db->alive_wal_sizes[i];
             db->alive_wals[kept++] = number;
         }
     }
@@ -343,8 +345,13 @@ static int recover_files(kv_db *db)
     qsort(wals, num_wals, sizeof(uint64_t), compare_u64);
     for (size_t i = 0; i < num_wals && rc == 0; i++) {
         rc = replay_wal(db, wals[i]);
-        if (rc == 0)
-            kv_db_add_alive_wal(db, wals[i]);
+        if (rc == 0) {
+            char *path = kv_log_file_name(db->path, wals[i]);
+            uint64_t size = 0;
+            kv_env_file_size(path, &size);
+            free(path);
+            kv_db_add_alive_wal(db, wals[i], size);
+        }
     }
     free(wals);
     return rc;
@@ -365,6 +372,7 @@ static void db_free(kv_db *db)
     kv_flush_scheduler_clear(&db->flush_scheduler);
     kv_write_batch_free(&db->group_batch);
     free(db->alive_wals);
+    free(db->alive_wal_sizes);
     free(db->pending_outputs);
     for (size_t i = 0; i < db->num_obsolete_files; i++)
         kv_file_meta_unref(db->obsolete_files[i]);

@@ -85,7 +85,9 @@ struct kv_db {
     uint64_t wal_number;
     bool wal_broken;      /* a failed append: switch to a new WAL first */
     uint64_t *alive_wals; /* numbers of WAL files on disk, ascending */
+    uint64_t *alive_wal_sizes; /* their sizes (the current one's: 0 until closed) */
     size_t num_alive_wals, alive_wals_cap;
+    uint64_t alive_wal_bytes; /* sum of alive_wal_sizes */
     uint64_t total_wal_bytes_estimate;
 
     /* Write queue (group commit). */
@@ -133,9 +135,12 @@ int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message *
 /* Sequence numbers of the live snapshots, ascending (malloc'd). Requires
  * the mutex. */
 kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count);
+/* Writes a failed read's error (corruption or I/O) into the LOG, naming
+ * file and offset as kv_errmsg() does; other statuses are ignored. */
+void kv_db_log_read_error(kv_db *db, int status);
 
 /* db_write.c */
-void kv_db_add_alive_wal(kv_db *db, uint64_t number);
+void kv_db_add_alive_wal(kv_db *db, uint64_t number, uint64_t size);
 /* Syncs and closes the current WAL (if any) and opens a new one. Requires
  * the mutex and the write queue (or exclusive use during open). */
 int kv_db_new_wal(kv_db *db);

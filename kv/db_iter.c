@@ -113,8 +113,11 @@ static void find_prev_user_entry(kv_iterator *it)
 
 static void update_status(kv_iterator *it)
 {
-    if (it->status == 0)
+    if (it->status == 0) {
         it->status = kv_iter_status(it->iter);
+        if (it->status != 0)
+            kv_db_log_read_error(it->db, it->status);
+    }
     if (it->status != 0)
         it->valid = false;
 }

@@ -148,6 +148,7 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
     atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
     if (rc != 0) {
         kv_buf_free(&buf);
+        kv_db_log_read_error(db, rc);
         return rc;
     }
     if (lookup.state != KV_LOOKUP_VALUE) {
@@ -374,6 +375,13 @@ int kv_get_property(kv_db *db, kv_cf *cf, const char *name, char **value)
     return 0;
 }
 
+void kv_db_log_read_error(kv_db *db, int status)
+{
+    if (status != KV_CORRUPTION && status != KV_IO_ERROR)
+        return;
+    kv_info_log_printf(db->info_log, "read failed: %s: %s", kv_strerror(status), kv_errmsg());
+}
+
 /* ---- verification ---- */
 
 int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg)
@@ -409,6 +417,7 @@ int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg)
                     break;
                 rc = kv_table_verify(kv_table_cache_table(handle));
                 kv_table_cache_release(db->table_cache, handle);
+                kv_db_log_read_error(db, rc);
                 files_done++;
                 bytes_done += meta->file_size;
                 if (progress != NULL)

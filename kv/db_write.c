@@ -12,6 +12,8 @@
  */
 #include "db_impl.h"
 
+#include <inttypes.h>
+
 #include "coding.h"
 #include "compaction.h"
 
@@ -29,13 +31,29 @@
 #define MAX_GROUP_BYTES (1u << 20)
 #define SMALL_BATCH_BYTES (128u << 10)
 
-void kv_db_add_alive_wal(kv_db *db, uint64_t number)
+void kv_db_add_alive_wal(kv_db *db, uint64_t number, uint64_t size)
 {
     if (db->num_alive_wals == db->alive_wals_cap) {
         db->alive_wals_cap = db->alive_wals_cap ? db->alive_wals_cap * 2 : 8;
         db->alive_wals = kv_realloc(db->alive_wals, db->alive_wals_cap * sizeof(uint64_t));
+        db->alive_wal_sizes =
+            kv_realloc(db->alive_wal_sizes, db->alive_wals_cap * sizeof(uint64_t));
     }
+    db->alive_wal_sizes[db->num_alive_wals] = size;
     db->alive_wals[db->num_alive_wals++] = number;
+    db->alive_wal_bytes += size;
+}
+
+/* Records the final size of the current WAL as it is closed. */
+static void note_closed_wal_size(kv_db *db, uint64_t size)
+{
+    for (size_t i = db->num_alive_wals; i > 0; i--) {
+        if (db->alive_wals[i - 1] == db->wal_number) {
+            db->alive_wal_bytes += size - db->alive_wal_sizes[i - 1];
+            db->alive_wal_sizes[i - 1] = size;
+            return;
+        }
+    }
 }
 
 /* Closes the current WAL (synced first, so that a later synced write in the
@@ -49,6 +67,7 @@ int kv_db_new_wal(kv_db *db)
         rc = kv_writable_sync(kv_log_writer_file(db->wal));
         if (rc != 0)
             return rc;
+        note_closed_wal_size(db, kv_log_writer_file(db->wal)->size);
         rc = kv_log_writer_close(db->wal);
         db->wal = NULL;
         if (rc != 0)
@@ -73,7 +92,7 @@ int kv_db_new_wal(kv_db *db)
     db->wal = kv_log_writer_create(file);
     db->wal_number = number;
     db->wal_broken = false;
-    kv_db_add_alive_wal(db, number);
+    kv_db_add_alive_wal(db, number, 0);
     /* Families holding nothing unflushed need no WAL older than this one. */
     for (size_t i = 0; i < db->num_cfs; i++) {
         kv_cf *cf = db->cfs[i];
@@ -83,6 +102,40 @@ int kv_db_new_wal(kv_db *db)
     return 0;
 }
 
+static void switch_to_new_memtable(kv_db *db, kv_cf *cf)
+{
+    kv_memtable *old = cf->mem;
+    kv_memtable_set_next_log_number(old, db->wal_number);
+    kv_memtable_list_add(&cf->imm, old); /* the list takes cf's reference */
+    cf->mem = kv_memtable_create(db->next_memtable_id++);
+    kv_cf_install_super_version(cf);
+    kv_db_maybe_schedule_flush(db, cf);
+}
+
+/* When the WALs on disk pass max_total_wal_size, switches (so flushes) the
+ * families that hold the oldest WAL alive, as RocksDB does: otherwise a
+ * family written rarely keeps every WAL, and recovery replays them all. */
+static void limit_total_wal_size(kv_db *db, kv_cf *switched)
+{
+    uint64_t limit = db->options.max_total_wal_size;
+    if (limit == 0)
+        limit = 4 * (uint64_t)db->options.cf.write_buffer_size;
+    if (db->alive_wal_bytes <= limit)
+        return;
+    uint64_t oldest = kv_db_min_log_needed(db);
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (cf == switched || cf->dropped || cf->imm.count > 0 || cf->log_number > oldest)
+            continue;
+        if (kv_memtable_num_entries(cf->mem) == 0)
+            continue;
+        kv_info_log_printf(db->info_log,
+                           "[%s] flushing: WAL files hold %" PRIu64 " bytes, over %" PRIu64,
+                           cf->name, db->alive_wal_bytes, limit);
+        switch_to_new_memtable(db, cf);
+    }
+}
+
 int kv_db_switch_memtable(kv_db *db, kv_cf *cf)
 {
     if (db->wal == NULL || kv_log_writer_file(db->wal)->size > 0) {
@@ -90,12 +143,8 @@ int kv_db_switch_memtable(kv_db *db, kv_cf *cf)
         if (rc != 0)
             return rc;
     }
-    kv_memtable *old = cf->mem;
-    kv_memtable_set_next_log_number(old, db->wal_number);
-    kv_memtable_list_add(&cf->imm, old); /* the list takes cf's reference */
-    cf->mem = kv_memtable_create(db->next_memtable_id++);
-    kv_cf_install_super_version(cf);
-    kv_db_maybe_schedule_flush(db, cf);
+    switch_to_new_memtable(db, cf);
+    limit_total_wal_size(db, cf);
     return 0;
 }
 

@@ -84,6 +84,10 @@ typedef struct kv_options {
     int max_background_flushes;      /* FlushJob threads; 1 */
     int max_background_compactions;  /* compaction threads; 1 */
     uint64_t max_manifest_file_size; /* MANIFEST rewritten past this; 64 MiB */
+    /* When the WAL files kept on disk pass this many bytes, the families
+     * that hold the oldest one are flushed, so that a family written
+     * rarely cannot keep every WAL alive; 0: 4 x write_buffer_size. */
+    uint64_t max_total_wal_size;
     uint64_t delayed_write_rate;     /* bytes/s allowed while writes are slowed; 16 MiB */
     struct kv_env *env;              /* NULL: the real file system */
     kv_cf_options cf;                /* options of every column family */

@@ -444,6 +444,47 @@ static void test_destroy(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* A family written once must not keep every later WAL alive: past
+ * max_total_wal_size it is flushed and the old WALs go. */
+static void test_rarely_written_family_does_not_pin_wals(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-wal-pinning");
+    char *path = subdir(dir, "db");
+    kv_options o = create_options();
+    o.cf.write_buffer_size = 64 << 10;
+    o.max_total_wal_size = 256 << 10;
+    kv_db *db = tdb_open(&o, path);
+    kv_cf *rare;
+    expect_status("kv_create_cf", kv_create_cf(db, "rare", &rare), KV_OK);
+    tdb_put(db, rare, "only", "once");
+    char value[1024];
+    memset(value, 'v', sizeof(value));
+    int most_logs = 0;
+    for (int i = 0; i < 4000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key%06d", i);
+        expect_status("kv_put",
+                      kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, sizeof(value)),
+                      KV_OK);
+        if (i % 200 == 199) {
+            assert_int_equal(kv_flush(db, kv_default_cf(db), true), 0);
+            int logs = tdb_count_files(path, ".log");
+            if (logs > most_logs)
+                most_logs = logs;
+        }
+    }
+    /* ~4 MB of WAL written; without the limit every file would stay. */
+    assert_true(most_logs <= 12);
+    tdb_close(db);
+    db = tdb_open(&o, path);
+    rare = kv_get_cf(db, "rare");
+    tdb_expect(db, NULL, rare, "only", "once");
+    tdb_close(db);
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- point operations ---- */
 
 static void test_put_get_delete_overwrite(void **state)
@@ -1890,6 +1931,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sst_corruption_detected),
         cmocka_unit_test(test_tiny_write_buffer_stalls_and_resumes),
         cmocka_unit_test(test_trivially_moved_files_survive),
+        cmocka_unit_test(test_rarely_written_family_does_not_pin_wals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
