@@ -156,9 +156,195 @@ int fs_commit(struct fs *fs, kv_write_batch *batch)
     if (fs->options.read_only)
         return -EROFS;
     int rc = kv_write(fs->db, &fs->write_options, batch);
-    if (rc != KV_OK)
-        return fs_errno(rc);
+    if (rc != KV_OK) {
+        rc = fs_errno(rc);
+        if (rc == -ENOSPC)
+            atomic_store(&fs->disk_full, true);
+        return rc;
+    }
     return 0;
+}
+
+/* Deletes the reserve file; true if there was one. */
+static bool release_reserve(struct fs *fs)
+{
+    if (fs->reserve_path == NULL || unlink(fs->reserve_path) != 0)
+        return false;
+    atomic_fetch_add(&fs->reserve_released, 1);
+    fprintf(stderr, "lsmfs: %s: disk full: released the %llu-byte reserve\n", fs->path,
+            (unsigned long long)fs->reserve_size);
+    pthread_mutex_lock(&fs->maintenance_mutex);
+    fs->compact_all = true; /* deletions only give space back once compacted */
+    pthread_cond_signal(&fs->maintenance_cond);
+    pthread_mutex_unlock(&fs->maintenance_mutex);
+    return true;
+}
+
+int fs_commit_freeing(struct fs *fs, kv_write_batch *batch)
+{
+    int rc = fs_commit(fs, batch);
+    if (rc == -ENOSPC) {
+        /* With the reserve given up (or already gone), flush now: writes
+         * are refused while full memtables cannot be flushed. */
+        release_reserve(fs);
+        kv_flush(fs->db, NULL, true);
+        rc = fs_commit(fs, batch);
+    }
+    return rc;
+}
+
+void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks)
+{
+    if (atomic_load(&fs->disk_full)) {
+        /* Compacting the deletions away needs room for its output. */
+        release_reserve(fs);
+        fs_request_compaction(fs, ino, true);
+    } else if (blocks * fs->block_size >= FS_DROP_DELETED_BYTES) {
+        fs_request_compaction(fs, ino, blocks * fs->block_size >= FS_COMPACT_DELETED_BYTES);
+    }
+}
+
+void fs_request_compaction(struct fs *fs, uint64_t ino, bool compact)
+{
+    pthread_mutex_lock(&fs->maintenance_mutex);
+    if (fs->compact_count < (int)(sizeof(fs->compact_inos) / sizeof(fs->compact_inos[0]))) {
+        fs->compact_also[fs->compact_count] = compact;
+        fs->compact_inos[fs->compact_count++] = ino;
+    } else {
+        fs->compact_all = true;
+    }
+    pthread_cond_signal(&fs->maintenance_cond);
+    pthread_mutex_unlock(&fs->maintenance_mutex);
+}
+
+/* Creates the reserve file when it is missing and the disk has room for
+ * it four times over. */
+static void ensure_reserve(struct fs *fs)
+{
+    if (fs->reserve_path == NULL || access(fs->reserve_path, F_OK) == 0)
+        return;
+    struct statvfs device;
+    if (statvfs(fs->path, &device) != 0 ||
+        (uint64_t)device.f_bavail * device.f_frsize < 4 * fs->reserve_size)
+        return;
+    int fd = open(fs->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int rc = posix_fallocate(fd, 0, (off_t)fs->reserve_size);
+    if (rc == 0)
+        rc = fsync(fd);
+    close(fd);
+    if (rc != 0)
+        unlink(fs->reserve_path);
+}
+
+/* Drops the SST files that hold only blocks of deleted inode ino. Its
+ * blocks are all deleted, and nothing reads data through an older
+ * snapshot, so this is safe (kv_delete_files_in_range's contract). */
+static void drop_deleted_files(struct fs *fs, uint64_t ino)
+{
+    char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
+    fs_key_data(begin, ino, 0);
+    fs_key_data(end, ino + 1, 0);
+    kv_delete_files_in_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end), NULL);
+}
+
+static void *maintenance_main(void *arg)
+{
+    struct fs *fs = arg;
+    /* Inodes deleted while the disk was full: their files are dropped
+     * again on every round until space is back (a file that a compaction
+     * was using when the inode was deleted could not be dropped then). */
+    uint64_t retry[64];
+    int retry_count = 0;
+    pthread_mutex_lock(&fs->maintenance_mutex);
+    while (!fs->maintenance_stop) {
+        if (fs->compact_count == 0 && !fs->compact_all) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += atomic_load(&fs->disk_full) ? 1 : 5;
+            pthread_cond_timedwait(&fs->maintenance_cond, &fs->maintenance_mutex, &until);
+            if (fs->maintenance_stop)
+                break;
+        }
+        uint64_t inos[16];
+        bool also[16];
+        int count = fs->compact_count;
+        bool all = fs->compact_all;
+        memcpy(inos, fs->compact_inos, sizeof(inos));
+        memcpy(also, fs->compact_also, sizeof(also));
+        fs->compact_count = 0;
+        fs->compact_all = false;
+        pthread_mutex_unlock(&fs->maintenance_mutex);
+
+        bool full = atomic_load(&fs->disk_full);
+        for (int i = 0; i < count; i++) {
+            drop_deleted_files(fs, inos[i]);
+            if (full && retry_count < (int)(sizeof(retry) / sizeof(retry[0])))
+                retry[retry_count++] = inos[i];
+        }
+        for (int i = 0; i < retry_count; i++)
+            drop_deleted_files(fs, retry[i]);
+        if (all) {
+            kv_compact_range(fs->db, fs->data, NULL, 0, NULL, 0);
+            kv_compact_range(fs->db, fs->meta, NULL, 0, NULL, 0);
+        } else {
+            for (int i = 0; i < count; i++) {
+                if (!also[i])
+                    continue;
+                char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
+                fs_key_data(begin, inos[i], 0);
+                fs_key_data(end, inos[i] + 1, 0);
+                kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
+            }
+        }
+        struct statvfs device;
+        if (full && statvfs(fs->path, &device) == 0 &&
+            (uint64_t)device.f_bavail * device.f_frsize >= 4 * fs->reserve_size) {
+            atomic_store(&fs->disk_full, false);
+            retry_count = 0;
+        }
+        if (!fs->options.read_only)
+            ensure_reserve(fs);
+        pthread_mutex_lock(&fs->maintenance_mutex);
+    }
+    pthread_mutex_unlock(&fs->maintenance_mutex);
+    return NULL;
+}
+
+/* Sizes and creates the reserve, starts the maintenance thread. */
+static void start_maintenance(struct fs *fs)
+{
+    struct statvfs device;
+    uint64_t total =
+        statvfs(fs->path, &device) == 0 ? (uint64_t)device.f_blocks * device.f_frsize : 0;
+    /* 1% of the device, from 4 MiB to 256 MiB: room to write deletions
+     * and to compact them. */
+    uint64_t size = total / 100;
+    size = size < (4u << 20) ? (4u << 20) : size > (256u << 20) ? (256u << 20) : size;
+    size_t n = strlen(fs->path) + sizeof("/lsmfs.reserve");
+    fs->reserve_path = malloc(n);
+    if (fs->reserve_path != NULL)
+        snprintf(fs->reserve_path, n, "%s/lsmfs.reserve", fs->path);
+    fs->reserve_size = size;
+    if (!fs->options.read_only)
+        ensure_reserve(fs);
+    fs->maintenance_started =
+        pthread_create(&fs->maintenance_thread, NULL, maintenance_main, fs) == 0;
+}
+
+static void stop_maintenance(struct fs *fs)
+{
+    if (fs->maintenance_started) {
+        pthread_mutex_lock(&fs->maintenance_mutex);
+        fs->maintenance_stop = true;
+        pthread_cond_signal(&fs->maintenance_cond);
+        pthread_mutex_unlock(&fs->maintenance_mutex);
+        pthread_join(fs->maintenance_thread, NULL);
+        fs->maintenance_started = false;
+    }
+    free(fs->reserve_path);
+    fs->reserve_path = NULL;
 }
 
 void fs_fill_stat(const struct fs *fs, uint64_t ino, const struct fs_inode *inode, struct stat *st)
@@ -295,8 +481,13 @@ void fs_reclaim_if_unused(struct fs *fs, uint64_t ino)
     if (inode_read_stored(fs, ino, &inode) != 0 || inode.nlink > 0)
         return;
     kv_write_batch *batch = kv_write_batch_create();
-    if (fs_batch_reclaim(fs, batch, ino, &inode) == 0 && fs_commit(fs, batch) == 0)
+    if (fs_batch_reclaim(fs, batch, ino, &inode) == 0 && fs_commit_freeing(fs, batch) == 0) {
         atomic_fetch_add(&fs->orphans_reclaimed, 1);
+        /* A large file's space comes back only when its data is compacted:
+         * do it now rather than when the levels happen to get there. */
+        if (S_ISREG(inode.mode) && inode.blocks > 0)
+            fs_note_deleted_data(fs, ino, inode.blocks);
+    }
     /* On failure the orphan record stays and the next mount reclaims it. */
     kv_write_batch_destroy(batch);
 }
@@ -468,6 +659,8 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
     fs->write_options.sync = options->sync_writes;
     fs->inodes = fs_inode_table_create();
     pthread_mutex_init(&fs->super_mutex, NULL);
+    pthread_mutex_init(&fs->maintenance_mutex, NULL);
+    pthread_cond_init(&fs->maintenance_cond, NULL);
     for (int i = 0; i < FS_LOCK_STRIPES; i++)
         pthread_mutex_init(&fs->stripes[i], NULL);
     if (fs->path == NULL || fs->inodes == NULL) {
@@ -480,6 +673,10 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
     kvo.create_if_missing = empty;
     kvo.block_cache_size = options->cache_size;
     kvo.cf.write_buffer_size = options->write_buffer_size;
+    /* Compaction output is cut at inode boundaries (data keys begin with
+     * the inode number), so a large file's blocks fill whole SST files,
+     * which deleting the file drops at once (kv_delete_files_in_range). */
+    kvo.cf.partition_prefix_length = 8;
     kvo.env = options->env;
     /* The daemon's descriptors are bounded by the table cache. */
     kvo.max_open_files = 1000;
@@ -542,6 +739,7 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
         fs_close(fs);
         return rc;
     }
+    start_maintenance(fs);
     *out = fs;
     return 0;
 }
@@ -551,6 +749,7 @@ int fs_close(struct fs *fs)
     if (fs == NULL)
         return 0;
     int rc = 0;
+    stop_maintenance(fs);
     if (fs->db != NULL) {
         rc = kv_sync_wal(fs->db);
         int close_rc = kv_close(fs->db);
@@ -562,6 +761,8 @@ int fs_close(struct fs *fs)
     for (int i = 0; i < FS_LOCK_STRIPES; i++)
         pthread_mutex_destroy(&fs->stripes[i]);
     pthread_mutex_destroy(&fs->super_mutex);
+    pthread_mutex_destroy(&fs->maintenance_mutex);
+    pthread_cond_destroy(&fs->maintenance_cond);
     free(fs->path);
     free(fs);
     return rc;

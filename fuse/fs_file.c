@@ -499,7 +499,7 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t offset, uint64_
             inode.size = end;
         inode.mtime_ns = inode.ctime_ns = fs_now_ns();
         fs_batch_put_inode(fs, batch, ino, &inode);
-        rc = fs_commit(fs, batch);
+        rc = zeroes ? fs_commit_freeing(fs, batch) : fs_commit(fs, batch);
     }
     if (rc == 0)
         fs_inode_cached(fs, ino, &inode);

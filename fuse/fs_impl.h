@@ -23,6 +23,11 @@
 
 #define FS_LOCK_STRIPES 1024
 #define FS_INO_BATCH 4096 /* inode numbers reserved per superblock write */
+/* A deleted file this large has its data compacted away at once. */
+#define FS_COMPACT_DELETED_BYTES (64u << 20)
+/* A deleted file this large has the SST files that hold only its data
+ * dropped at once (no compaction needed, no space needed). */
+#define FS_DROP_DELETED_BYTES (4u << 20)
 
 struct fs {
     char *path;
@@ -38,7 +43,25 @@ struct fs {
     struct fs_super super;       /* as stored; super.next_ino is the reserved limit */
     uint64_t next_ino;           /* next number to hand out (< super.next_ino) */
 
+    /* Space maintenance (fs.c): a reserve file in DATADIR, given up when
+     * the disk fills so that deletions can still be written and compacted,
+     * and a thread that compacts the key ranges of large deleted files (so
+     * their space comes back) and re-creates the reserve. */
+    char *reserve_path;
+    uint64_t reserve_size;
+    pthread_t maintenance_thread;
+    bool maintenance_started;
+    pthread_mutex_t maintenance_mutex;
+    pthread_cond_t maintenance_cond;
+    bool maintenance_stop;
+    uint64_t compact_inos[16]; /* data of these deleted inodes to drop */
+    bool compact_also[16];     /* ... and to compact away */
+    int compact_count;
+    bool compact_all;
+
     atomic_uint_fast64_t orphans_reclaimed;
+    atomic_uint_fast64_t reserve_released;
+    atomic_bool disk_full; /* a write met ENOSPC; cleared once space is back */
     atomic_uint_fast64_t ops_failed_io;
 };
 
@@ -65,6 +88,16 @@ void fs_inode_cached(struct fs *fs, uint64_t ino, const struct fs_inode *inode);
 
 /* Writes the batch (one atomic WAL record); the errno of a failure. */
 int fs_commit(struct fs *fs, kv_write_batch *batch);
+/* The same for a change that frees space (unlink, truncate, rename over a
+ * file, setattr, ...): on a full disk it gives up the reserve file and
+ * tries again, so that a full file system can always be cleaned up. */
+int fs_commit_freeing(struct fs *fs, kv_write_batch *batch);
+/* Asks the maintenance thread to drop the SST files holding only data of
+ * a deleted inode and, with compact, to compact the rest of it away. */
+void fs_request_compaction(struct fs *fs, uint64_t ino, bool compact);
+/* A file's data blocks were deleted: has them compacted away at once when
+ * the file was large or the disk is full (then giving up the reserve). */
+void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks);
 /* kv status -> negative errno (KV_NOT_FOUND -> -ENOENT, NO_SPACE ->
  * -ENOSPC, corruption and I/O -> -EIO), logging damage to stderr. */
 int fs_errno(int status);

@@ -84,19 +84,33 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct stat *st)
     uint64_t ino;
     mode_t type;
     rc = dentry_get(fs, parent, name, &ino, &type);
-    if (rc != 0)
-        return rc;
-    struct fs_inode inode;
-    fs_lock_inode(fs, ino);
-    fs_inode_table_ref(fs->inodes, ino, 1, 0);
-    rc = fs_inode_load(fs, ino, &inode);
-    if (rc != 0)
-        fs_inode_table_unref(fs->inodes, ino, 1, 0); /* reclaimed meanwhile */
-    fs_unlock_inode(fs, ino);
-    if (rc != 0)
-        return rc;
-    fs_fill_stat(fs, ino, &inode, st);
-    return 0;
+    for (;;) {
+        if (rc != 0)
+            return rc;
+        struct fs_inode inode;
+        fs_lock_inode(fs, ino);
+        fs_inode_table_ref(fs->inodes, ino, 1, 0);
+        rc = fs_inode_load(fs, ino, &inode);
+        if (rc != 0)
+            fs_inode_table_unref(fs->inodes, ino, 1, 0);
+        fs_unlock_inode(fs, ino);
+        if (rc == 0) {
+            fs_fill_stat(fs, ino, &inode, st);
+            return 0;
+        }
+        if (rc != -ENOENT)
+            return rc;
+        /* The entry was read without locks: a rename may have replaced it
+         * (and reclaimed the inode it named) since. Read it again. */
+        uint64_t again;
+        rc = dentry_get(fs, parent, name, &again, &type);
+        if (rc == 0 && again == ino) {
+            fprintf(stderr, "lsmfs: directory %llu: entry \"%s\" names missing inode %llu\n",
+                    (unsigned long long)parent, name, (unsigned long long)ino);
+            return -EIO; /* damage, not a race: fsck repairs it */
+        }
+        ino = again;
+    }
 }
 
 void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
@@ -134,6 +148,8 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
     int rc = fs_inode_load(fs, ino, &inode);
     kv_write_batch *batch = kv_write_batch_create();
     int64_t now = fs_now_ns();
+    /* Only a truncation frees space; it may use the reserve on a full disk. */
+    bool shrinks = rc == 0 && (to_set & FS_SET_SIZE) && (uint64_t)attr->st_size < inode.size;
     if (rc == 0 && (to_set & FS_SET_SIZE)) {
         if (S_ISDIR(inode.mode))
             rc = -EISDIR;
@@ -163,7 +179,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
             inode.mtime_ns = timespec_ns(&attr->st_mtim);
         inode.ctime_ns = (to_set & FS_SET_CTIME) ? timespec_ns(&attr->st_ctim) : now;
         fs_batch_put_inode(fs, batch, ino, &inode);
-        rc = fs_commit(fs, batch);
+        rc = shrinks ? fs_commit_freeing(fs, batch) : fs_commit(fs, batch);
     }
     if (rc == 0) {
         fs_inode_cached(fs, ino, &inode);
@@ -328,6 +344,7 @@ struct touched {
 struct touch_set {
     struct touched items[4];
     int count;
+    uint64_t reclaimed_ino, reclaimed_blocks; /* a file deleted by the batch */
 };
 
 /* The record of ino within the set, loaded on first use. */
@@ -377,6 +394,10 @@ static int drop_link(struct fs *fs, kv_write_batch *batch, struct touch_set *set
             int rc = fs_batch_reclaim(fs, batch, victim_ino, victim);
             if (rc != 0)
                 return rc;
+            if (S_ISREG(victim->mode) && victim->blocks > 0) {
+                set->reclaimed_ino = victim_ino; /* noted once committed */
+                set->reclaimed_blocks = victim->blocks;
+            }
             for (int i = 0; i < set->count; i++)
                 if (set->items[i].ino == victim_ino)
                     set->items[i].dirty = false; /* its record is deleted, not rewritten */
@@ -391,7 +412,9 @@ static int commit_touched(struct fs *fs, kv_write_batch *batch, struct touch_set
     for (int i = 0; i < set->count; i++)
         if (set->items[i].dirty)
             fs_batch_put_inode(fs, batch, set->items[i].ino, &set->items[i].inode);
-    int rc = fs_commit(fs, batch);
+    int rc = fs_commit_freeing(fs, batch);
+    if (rc == 0 && set->reclaimed_ino != 0)
+        fs_note_deleted_data(fs, set->reclaimed_ino, set->reclaimed_blocks);
     if (rc == 0)
         for (int i = 0; i < set->count; i++)
             if (set->items[i].dirty)
@@ -643,7 +666,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags)
         if (rc == 0) {
             inode.mtime_ns = inode.ctime_ns = fs_now_ns();
             fs_batch_put_inode(fs, batch, ino, &inode);
-            rc = fs_commit(fs, batch);
+            rc = fs_commit_freeing(fs, batch);
         }
         if (rc == 0)
             fs_inode_cached(fs, ino, &inode);

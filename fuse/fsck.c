@@ -410,16 +410,21 @@ static void link_lost(struct fsck *f, struct checked_inode *c, struct checked_in
                        fs_dentry_encode(value, c->ino, c->inode.mode));
     c->names++;
     lost->entries++;
+    lost->inode.size++;
+    lost->dirty = true;
     if (S_ISDIR(c->inode.mode)) {
         c->found_parent = lost_ino;
         lost->subdirs++;
+        lost->inode.nlink++;
+        c->inode.parent = lost_ino;
+        c->dirty = true;
     }
 }
 
 /* The /lost+found directory, created in the repair batch if missing. */
 static struct checked_inode *lost_and_found(struct fsck *f, uint64_t *lost_ino)
 {
-    struct checked_inode *root = map_find(&f->inodes, FS_ROOT_INO);
+    struct checked_inode *root;
     char key[FS_KEY_MAX];
     size_t key_len = fs_key_dentry(key, FS_ROOT_INO, "lost+found", 10);
     char *value;
@@ -438,6 +443,7 @@ static struct checked_inode *lost_and_found(struct fsck *f, uint64_t *lost_ino)
     kv_write_batch_put(f->fixes, f->meta, skey, fs_key_super(skey), svalue,
                        fs_super_encode(svalue, &f->super));
     struct checked_inode *c = map_insert(&f->inodes, *lost_ino);
+    root = map_find(&f->inodes, FS_ROOT_INO); /* after the insert: the table may have moved */
     if (c == NULL || root == NULL)
         return NULL;
     int64_t now = (int64_t)time(NULL) * 1000000000;
@@ -457,6 +463,9 @@ static struct checked_inode *lost_and_found(struct fsck *f, uint64_t *lost_ino)
                        fs_dentry_encode(dvalue, *lost_ino, S_IFDIR));
     root->entries++;
     root->subdirs++;
+    root->inode.size++;
+    root->inode.nlink++;
+    root->dirty = true;
     fprintf(f->options->out, "repaired: created /lost+found (inode %" PRIu64 ")\n", *lost_ino);
     return c;
 }
@@ -466,13 +475,19 @@ static void compare_counts(struct fsck *f)
 {
     struct checked_inode *lost = NULL;
     uint64_t lost_ino = 0;
+    bool unreachable = false;
+    for (size_t i = 0; i < f->inodes.capacity; i++) {
+        struct checked_inode *c = &f->inodes.slots[i];
+        unreachable |= c->ino != 0 && c->ino != FS_ROOT_INO && c->names == 0 && c->inode.nlink > 0;
+    }
+    /* Created before the walks: creating it may grow (move) the table. */
+    if (f->options->repair && unreachable)
+        lost = lost_and_found(f, &lost_ino);
     for (size_t i = 0; i < f->inodes.capacity; i++) {
         struct checked_inode *c = &f->inodes.slots[i];
         if (c->ino == 0 || c->ino == FS_ROOT_INO || c->names > 0 || c->inode.nlink == 0)
             continue;
         /* Linked, but no entry reaches it. */
-        if (f->options->repair && lost == NULL)
-            lost = lost_and_found(f, &lost_ino);
         problem(f, lost != NULL || !f->options->repair,
                 "inode %" PRIu64 " has %" PRIu64 " links but no directory entry%s", c->ino,
                 c->inode.nlink, f->options->repair && lost != NULL ? ": moved to /lost+found" : "");
@@ -484,6 +499,8 @@ static void compare_counts(struct fsck *f)
         if (c->ino == 0)
             continue;
         struct fs_inode *inode = &c->inode;
+        if (c->names == 0 && c->ino != FS_ROOT_INO && inode->nlink > 0)
+            continue; /* reported above; /lost+found could not take it: keep it */
         if (c->names == 0 && c->ino != FS_ROOT_INO) {
             /* Unlinked: an orphan a crash left (the daemon reclaims these at
              * mount), or an inode whose names were lost. */

@@ -230,6 +230,19 @@ static int collect_tombstones(compaction_state *s)
     return rc;
 }
 
+#define PARTITION_MIN_BYTES (1u << 20)
+
+/* True when the output should be cut between `previous` and `next` because
+ * their partition prefixes differ (see kv_cf_options.partition_prefix_length). */
+static bool partition_changes(const compaction_state *s, kv_slice previous, kv_slice next)
+{
+    size_t n = (size_t)s->c->cf->options.partition_prefix_length;
+    if (n == 0 || kv_table_builder_file_size(s->builder) < PARTITION_MIN_BYTES)
+        return false;
+    size_t a = previous.size < n ? previous.size : n, b = next.size < n ? next.size : n;
+    return a != b || memcmp(previous.data, next.data, a) != 0;
+}
+
 /* The merge itself; runs without the mutex. */
 static int do_compaction_work(compaction_state *s)
 {
@@ -260,9 +273,11 @@ static int do_compaction_work(compaction_state *s)
             continue; /* shadowed in its stripe */
         last_stripe = stripe;
         if (new_key) {
-            /* Cut outputs only between user keys. */
+            /* Cut outputs only between user keys: at the target size, and
+             * where the partition prefix changes. */
             if (s->builder != NULL &&
-                kv_table_builder_file_size(s->builder) >= s->c->max_output_file_size) {
+                (kv_table_builder_file_size(s->builder) >= s->c->max_output_file_size ||
+                 partition_changes(s, kv_buf_slice(&current_key), user_key))) {
                 rc = finish_output(s, &user_key);
                 if (rc != 0)
                     break;

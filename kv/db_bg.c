@@ -68,6 +68,8 @@ static void run_flush(kv_db *db, kv_cf *cf)
     cf->flush_running = false;
     if (rc == 0) {
         cf->flush_failures = 0;
+        db->flush_paused_until = 0;
+        db->bg_no_space = false;
         if (db->bg_error == KV_NO_SPACE) {
             kv_info_log_printf(db->info_log, "flush succeeded: resuming writes");
             db->bg_error = 0;
@@ -77,11 +79,14 @@ static void run_flush(kv_db *db, kv_cf *cf)
         kv_db_set_bg_error(db, rc);
         cf->flush_failures++;
         if (rc == KV_NO_SPACE && !db->shutting_down) {
-            /* Retry after a pause: 100 ms, doubling, at most 10 s. */
+            /* Retry after a pause: 100 ms, doubling, at most 10 s; no flush
+             * runs before then (wake-ups of the condition variable do not
+             * count), unless kv_flush or kv_compact_range asks. */
             uint64_t pause = 100000ull << (cf->flush_failures < 7 ? cf->flush_failures : 7);
             if (pause > 10000000)
                 pause = 10000000;
-            timed_wait(db, pause);
+            db->flush_paused_until = kv_env_now_micros() + pause;
+            db->bg_no_space = true;
         }
     }
     if (db->bg_error == 0 || db->bg_error == KV_NO_SPACE)
@@ -94,6 +99,11 @@ static void *flush_thread(void *arg)
     kv_db *db = arg;
     pthread_mutex_lock(&db->mutex);
     while (!db->shutting_down) {
+        uint64_t now = kv_env_now_micros();
+        if (db->flush_paused_until > now) {
+            timed_wait(db, db->flush_paused_until - now);
+            continue;
+        }
         kv_cf *cf = kv_flush_scheduler_take_next(&db->flush_scheduler);
         if (cf == NULL) {
             pthread_cond_wait(&db->bg_cv, &db->mutex);
@@ -145,10 +155,14 @@ static void *compaction_thread(void *arg)
     pthread_mutex_lock(&db->mutex);
     while (!db->shutting_down) {
         kv_cf *cf = NULL;
-        if (db->bg_error == 0 && db->manual_compactions_waiting == 0)
+        if ((db->bg_error == 0 || db->bg_error == KV_NO_SPACE) &&
+            db->manual_compactions_waiting == 0 && db->compaction_paused_until <= kv_env_now_micros())
             cf = pick_family_to_compact(db);
         if (cf == NULL) {
-            pthread_cond_wait(&db->bg_cv, &db->mutex);
+            if (db->compaction_paused_until > kv_env_now_micros())
+                timed_wait(db, db->compaction_paused_until - kv_env_now_micros());
+            else
+                pthread_cond_wait(&db->bg_cv, &db->mutex);
             continue;
         }
         kv_compaction *c = kv_compaction_pick(cf);
@@ -160,10 +174,25 @@ static void *compaction_thread(void *arg)
         kv_compaction_free(c);
         db->bg_compactions_running--;
         cf->compaction_running = false;
-        if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped) {
+        if (rc == KV_NO_SPACE) {
+            /* Not an error of the database: writes go on, and the
+             * compaction is retried after a pause (1 s doubling to 30 s),
+             * or sooner once deletions free space. */
+            db->compaction_no_space_failures++;
+            uint64_t pause = 1000000ull << (db->compaction_no_space_failures < 5
+                                                ? db->compaction_no_space_failures - 1
+                                                : 4);
+            if (pause > 30000000)
+                pause = 30000000;
+            db->compaction_paused_until = kv_env_now_micros() + pause;
+            db->bg_no_space = true;
+            kv_info_log_printf(db->info_log, "compaction: no space; retrying in %.1f s",
+                               pause / 1e6);
+        } else if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped) {
             kv_db_set_bg_error(db, rc);
-            if (rc == KV_NO_SPACE && !db->shutting_down)
-                timed_wait(db, 1000000); /* retried when a flush frees the error */
+        } else if (rc == 0) {
+            db->compaction_no_space_failures = 0;
+            db->bg_no_space = false;
         }
         pthread_cond_broadcast(&db->bg_cv);
     }

@@ -88,6 +88,15 @@ struct kv_db {
     uint64_t *alive_wal_sizes; /* their sizes (the current one's: 0 until closed) */
     size_t num_alive_wals, alive_wals_cap;
     uint64_t alive_wal_bytes; /* sum of alive_wal_sizes */
+    /* A flush or compaction failed for lack of space and none has
+     * succeeded since: writes that would have to wait for one are refused
+     * with KV_NO_SPACE instead (the wait could last until space is freed). */
+    bool bg_no_space;
+    /* Flushes that failed for lack of space back off until then. */
+    uint64_t flush_paused_until; /* kv_env_now_micros() */
+    /* Compactions that failed for lack of space back off until then. */
+    uint64_t compaction_paused_until; /* kv_env_now_micros() */
+    unsigned compaction_no_space_failures;
     uint64_t total_wal_bytes_estimate;
 
     /* Write queue (group commit). */

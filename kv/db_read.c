@@ -183,6 +183,7 @@ typedef struct flush_args {
 static int flush_switch_op(kv_db *db, void *arg)
 {
     flush_args *a = arg;
+    db->flush_paused_until = 0; /* asked for: retry a flush that failed for space now */
     for (size_t i = 0; i < db->num_cfs; i++) {
         kv_cf *cf = db->cfs[i];
         if (cf->dropped || (a->cf != NULL && a->cf != cf))
@@ -429,5 +430,68 @@ int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg)
         if (versions[i] != NULL)
             kv_version_unref(versions[i]);
     free(versions);
+    return rc;
+}
+
+/* ---- dropping whole files ---- */
+
+int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len,
+                             const void *end, size_t end_len, uint64_t *files_dropped)
+{
+    if (files_dropped != NULL)
+        *files_dropped = 0;
+    int rc = check_cf(db, cf);
+    if (rc != 0)
+        return rc;
+    kv_slice lo = kv_slice_make(begin, begin_len), hi = kv_slice_make(end, end_len);
+    pthread_mutex_lock(&db->mutex);
+    kv_version_edit edit;
+    kv_version_edit_init(&edit);
+    edit.column_family = cf->id;
+    const kv_version *v = cf->current;
+    kv_file_meta **dropped = kv_calloc(1, sizeof(*dropped));
+    size_t count = 0, cap = 1;
+    for (int level = 0; level < KV_NUM_LEVELS; level++) {
+        for (size_t i = 0; i < v->num_files[level]; i++) {
+            kv_file_meta *f = v->files[level][i];
+            /* A file with a deletion of its own may be what hides an older
+             * key elsewhere: keep it (compaction will deal with it). */
+            if (f->being_compacted || f->num_deletions > 0 || f->num_range_deletions > 0)
+                continue;
+            kv_slice smallest = kv_ikey_user_key(kv_buf_slice(&f->smallest));
+            kv_slice largest = kv_ikey_user_key(kv_buf_slice(&f->largest));
+            if (kv_slice_compare(smallest, lo) < 0 || kv_slice_compare(largest, hi) >= 0)
+                continue;
+            kv_version_edit_delete_file(&edit, level, f->number);
+            if (count == cap) {
+                cap *= 2;
+                dropped = kv_realloc(dropped, cap * sizeof(*dropped));
+            }
+            kv_file_meta_ref(f);
+            dropped[count++] = f;
+        }
+    }
+    if (count > 0) {
+        kv_version *nv = NULL;
+        rc = kv_version_set_log_and_apply(&db->versions, &edit, &nv);
+        if (rc == 0) {
+            kv_version_unref(cf->current);
+            cf->current = nv;
+            kv_cf_install_super_version(cf);
+            for (size_t i = 0; i < count; i++)
+                kv_db_add_obsolete_file(db, dropped[i]);
+            kv_info_log_printf(db->info_log, "[%s] dropped %zu files wholly inside a deleted range",
+                               cf->name, count);
+            if (files_dropped != NULL)
+                *files_dropped = count;
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        kv_file_meta_unref(dropped[i]);
+    if (rc == 0 && count > 0)
+        kv_db_delete_obsolete_files(db, false); /* those no reader holds go now */
+    free(dropped);
+    kv_version_edit_free(&edit);
+    pthread_mutex_unlock(&db->mutex);
     return rc;
 }

@@ -185,7 +185,10 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
 {
     bool delayed = false, stop_counted = false;
     for (;;) {
-        if (db->bg_error)
+        /* A flush failing for lack of space does not refuse writes that
+         * still fit (a deletion is what frees space), only writes that need
+         * a flush first (below). Any other background error does. */
+        if (db->bg_error && db->bg_error != KV_NO_SPACE)
             return bg_error_status(db);
         if (db->shutting_down)
             return kv_error(KV_SHUTDOWN, "database is closing");
@@ -223,6 +226,15 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
                 slow = true;
             }
         }
+        bool no_space = db->bg_error == KV_NO_SPACE || db->bg_no_space;
+        if (stopped != NULL && no_space && stopped != full) {
+            /* Stopped for level 0 or pending compaction bytes, which a
+             * compaction short of space will not fix soon: let writes that
+             * fit in the memtable through (a deletion is what frees space). */
+            stopped = NULL;
+        }
+        if (stopped != NULL && no_space)
+            return kv_error(KV_NO_SPACE, "writes stopped (%s) while flushes lack space", why);
         if (stopped != NULL) {
             /* Stop until a flush or compaction ends. */
             uint64_t start = kv_env_now_micros();

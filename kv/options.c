@@ -70,6 +70,8 @@ int kv_options_validate(const kv_options *o)
           c->level0_stop_writes_trigger);
     CHECK(c->target_file_size_base >= 64 * 1024, "target_file_size_base too small");
     CHECK(c->max_bytes_for_level_base >= 64 * 1024, "max_bytes_for_level_base too small");
+    CHECK(c->partition_prefix_length >= 0 && c->partition_prefix_length <= 64,
+          "partition_prefix_length %d out of range [0, 64]", c->partition_prefix_length);
     CHECK(c->max_bytes_for_level_multiplier >= 2 && c->max_bytes_for_level_multiplier <= 100,
           "max_bytes_for_level_multiplier %d out of range [2, 100]",
           c->max_bytes_for_level_multiplier);

@@ -71,6 +71,11 @@ typedef struct kv_cf_options {
     int max_bytes_for_level_multiplier;     /* 10 */
     uint64_t soft_pending_compaction_bytes_limit; /* writes slow down past it; 64 GiB */
     uint64_t hard_pending_compaction_bytes_limit; /* writes stop past it; 256 GiB */
+    /* When > 0, compaction also cuts its output where the first N bytes of
+     * the user key change, once the output holds 1 MiB (RocksDB's
+     * SstPartitioner): the data of one prefix then fills whole files, which
+     * kv_delete_files_in_range can drop. 0 (off). */
+    int partition_prefix_length;
 } kv_cf_options;
 
 /* Options of a database. Initialize with kv_options_init() and change
@@ -215,6 +220,18 @@ int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, 
 typedef void (*kv_verify_progress)(void *arg, uint64_t files_done, uint64_t files_total,
                                    uint64_t bytes_done, uint64_t bytes_total);
 int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg);
+
+/* Drops, without compaction and without needing free space, every SST file
+ * of `cf` whose keys all lie in [begin, end) and that holds no deletion of
+ * its own, as RocksDB's DeleteFilesInRange does (that is what gives a large
+ * deleted key range its space back at once on a full disk). The caller must
+ * already have deleted [begin, end) (kv_delete_range or deletions of every
+ * key), and must not read the range through an older snapshot: files that
+ * straddle the range keep their keys, and the deletion still covers them.
+ * Files in use by readers are removed from disk when the last one ends.
+ * *files_dropped (may be NULL) receives the count. */
+int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len,
+                             const void *end, size_t end_len, uint64_t *files_dropped);
 
 /* Counters since open. */
 typedef struct kv_stats {

@@ -485,6 +485,61 @@ static void test_rarely_written_family_does_not_pin_wals(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* kv_delete_files_in_range drops the files wholly inside a deleted range
+ * (and only those, and only deletion-free ones), without compaction. */
+static void test_delete_files_in_range(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-delete-files");
+    char *path = subdir(dir, "db");
+    kv_options o = create_options();
+    o.max_background_compactions = 0; /* the files stay as flushed */
+    kv_db *db = tdb_open(&o, path);
+    kv_cf *cf = kv_default_cf(db);
+    /* Six files: b*, d*, f*, h*, j*, and one straddling "a5".."e5". */
+    const char *prefixes[] = {"b", "d", "f", "h", "j"};
+    for (int p = 0; p < 5; p++) {
+        for (int i = 0; i < 10; i++) {
+            char key[16];
+            snprintf(key, sizeof(key), "%s%d", prefixes[p], i);
+            tdb_put(db, cf, key, "v");
+        }
+        assert_int_equal(kv_flush(db, cf, true), 0);
+    }
+    tdb_put(db, cf, "a5", "straddles");
+    tdb_put(db, cf, "e5", "straddles");
+    assert_int_equal(kv_flush(db, cf, true), 0);
+    int before = tdb_count_files(path, ".sst");
+    assert_int_equal(before, 6);
+
+    expect_status("kv_delete_range", kv_delete_range(db, NULL, cf, "c", 1, "i", 1), KV_OK);
+    uint64_t dropped = 0;
+    expect_status("kv_delete_files_in_range",
+                  kv_delete_files_in_range(db, cf, "c", 1, "i", 1, &dropped), KV_OK);
+    assert_int_equal(dropped, 3); /* d*, f*, h*; not b*, j*, nor the straddling file */
+    assert_int_equal(tdb_count_files(path, ".sst"), before - 3);
+    tdb_expect(db, NULL, cf, "b3", "v");
+    tdb_expect(db, NULL, cf, "j3", "v");
+    tdb_expect_missing(db, NULL, cf, "d3");
+    tdb_expect_missing(db, NULL, cf, "e5"); /* still covered by the deletion */
+    tdb_expect(db, NULL, cf, "a5", "straddles");
+    /* A file holding deletions stays. */
+    expect_status("kv_delete", kv_delete(db, NULL, cf, "b1", 2), KV_OK);
+    assert_int_equal(kv_flush(db, cf, true), 0);
+    expect_status("kv_delete_files_in_range",
+                  kv_delete_files_in_range(db, cf, "a", 1, "c", 1, &dropped), KV_OK);
+    assert_int_equal(dropped, 1); /* b* goes; the file with b1's deletion stays */
+    tdb_close(db);
+    db = tdb_open(&o, path);
+    cf = kv_default_cf(db);
+    tdb_expect_missing(db, NULL, cf, "b3");
+    tdb_expect_missing(db, NULL, cf, "e5");
+    tdb_expect(db, NULL, cf, "j3", "v");
+    tdb_close(db);
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- point operations ---- */
 
 static void test_put_get_delete_overwrite(void **state)
@@ -1932,6 +1987,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tiny_write_buffer_stalls_and_resumes),
         cmocka_unit_test(test_trivially_moved_files_survive),
         cmocka_unit_test(test_rarely_written_family_does_not_pin_wals),
+        cmocka_unit_test(test_delete_files_in_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
