@@ -127,7 +127,9 @@ int fs_super_decode(const char *buf, size_t len, struct fs_super *super)
     super->format_version = kv_decode_fixed32(p);
     if (super->format_version > FS_FORMAT_VERSION)
         return -EPROTO;
-    if (len < FS_SUPER_LEN || super->format_version == 0)
+    /* After the version test, so that a newer format is reported as such
+     * even if it also changed the record version. */
+    if (len < FS_SUPER_LEN || super->format_version == 0 || buf[8] != RECORD_VERSION)
         return -EINVAL;
     p += 4;
     super->block_size = kv_decode_fixed32(p);

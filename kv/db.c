@@ -240,9 +240,28 @@ static int replay_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
     return 0;
 }
 
+/* A batch's sequences must follow every sequence replayed before it: the
+ * writer assigns them in increasing order across records and logs, and
+ * burns them even when a write fails (db_write.c). Anything else is damage
+ * the checksum did not catch, and must not reach the memtable, which
+ * cannot hold the same (key, sequence) twice (skiplist.c asserts it does
+ * not). Empty batches carry a sequence but use none. */
+static int check_batch_order(const kv_write_batch *batch, kv_seq replayed_up_to)
+{
+    kv_seq first = kv_write_batch_sequence(batch);
+    if (kv_write_batch_count(batch) > 0 && first <= replayed_up_to)
+        return kv_error(KV_CORRUPTION,
+                        "write batch: sequence %" PRIu64 " is not after %" PRIu64
+                        ", the last one replayed before it",
+                        first, replayed_up_to);
+    return 0;
+}
+
 /* Replays one WAL into the memtables. Full memtables become immutable
- * (flushed once the background threads run). */
-static int replay_wal(kv_db *db, uint64_t number)
+ * (flushed once the background threads run). *replayed_up_to is the last
+ * sequence replayed from earlier WALs on entry, and from this one on
+ * return. */
+static int replay_wal(kv_db *db, uint64_t number, kv_seq *replayed_up_to)
 {
     char *path = kv_log_file_name(db->path, number);
     const char *name = strrchr(path, '/') + 1;
@@ -262,17 +281,24 @@ static int replay_wal(kv_db *db, uint64_t number)
     while ((rc = kv_log_reader_read_record(reader, &record, &scratch)) == 1) {
         uint64_t offset = kv_log_reader_last_record_offset(reader);
         rc = kv_write_batch_set_contents(&batch, record);
+        if (rc == 0)
+            rc = check_batch_order(&batch, *replayed_up_to);
         if (rc == 0) {
             ctx.max_seq = 0;
             rc = kv_write_batch_iterate(&batch, replay_entry, &ctx);
         }
         if (rc != 0) {
-            rc =
-                kv_error(rc, "%s: bad record at offset %" PRIu64 ": %s", name, offset, kv_errmsg());
+            /* kv_error_wrap, not kv_error(..., kv_errmsg()): the message
+             * would be formatted into the buffer it is read from. */
+            char where[128];
+            snprintf(where, sizeof(where), "%s: bad record at offset %" PRIu64, name, offset);
+            rc = kv_error_wrap(rc, where);
             break;
         }
         records++;
         kv_seq last = kv_write_batch_sequence(&batch) + kv_write_batch_count(&batch) - 1;
+        if (kv_write_batch_count(&batch) > 0)
+            *replayed_up_to = last;
         if (kv_write_batch_count(&batch) > 0 && last > kv_version_set_last_sequence(&db->versions))
             kv_version_set_publish_sequence(&db->versions, last);
         for (size_t i = 0; i < db->num_cfs; i++) {
@@ -343,8 +369,9 @@ static int recover_files(kv_db *db)
     }
     kv_env_free_names(names, count);
     qsort(wals, num_wals, sizeof(uint64_t), compare_u64);
+    kv_seq replayed_up_to = 0;
     for (size_t i = 0; i < num_wals && rc == 0; i++) {
-        rc = replay_wal(db, wals[i]);
+        rc = replay_wal(db, wals[i], &replayed_up_to);
         if (rc == 0) {
             char *path = kv_log_file_name(db->path, wals[i]);
             uint64_t size = 0;

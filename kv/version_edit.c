@@ -297,7 +297,10 @@ int kv_version_edit_decode(kv_version_edit *edit, kv_slice input, const char *na
             break;
         case TAG_LAST_SEQUENCE:
             field = "last sequence";
-            ok = kv_get_varint64(&input, &edit->last_sequence);
+            /* Sequences are 56 bits (dbformat.h); a larger one would become
+             * the snapshot of every read after open. */
+            ok = kv_get_varint64(&input, &edit->last_sequence) &&
+                 edit->last_sequence <= KV_MAX_SEQUENCE;
             edit->has_last_sequence = true;
             break;
         case TAG_DELETED_FILE: {

@@ -210,6 +210,13 @@ static int walk_records(const kv_write_batch *batch, kv_batch_handler_fn handler
                         rep->size, KV_WRITE_BATCH_HEADER);
     kv_seq seq = kv_write_batch_sequence(batch);
     uint32_t expected = kv_write_batch_count(batch);
+    /* Record i gets sequence seq + i, and sequences are 56 bits
+     * (dbformat.h): past that, internal keys would silently wrap. */
+    if (expected > 0 && (seq > KV_MAX_SEQUENCE || expected - 1 > KV_MAX_SEQUENCE - seq))
+        return kv_error(KV_CORRUPTION,
+                        "write batch: %u records from sequence %llu run past the largest "
+                        "sequence at offset 0",
+                        expected, (unsigned long long)seq);
     uint32_t found = 0;
     kv_slice input =
         kv_slice_make(rep->data + KV_WRITE_BATCH_HEADER, rep->size - KV_WRITE_BATCH_HEADER);
