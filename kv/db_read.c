@@ -445,6 +445,19 @@ int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t beg
         return rc;
     kv_slice lo = kv_slice_make(begin, begin_len), hi = kv_slice_make(end, end_len);
     pthread_mutex_lock(&db->mutex);
+    /* A compaction of the family may be using any of its files: wait for it
+     * to end, and hold the family's compaction slot while the edit is
+     * written (the MANIFEST write releases the mutex). */
+    db->manual_compactions_waiting++;
+    while (cf->compaction_running && !db->shutting_down && !cf->dropped)
+        pthread_cond_wait(&db->bg_cv, &db->mutex);
+    if (db->shutting_down || cf->dropped) {
+        db->manual_compactions_waiting--;
+        pthread_cond_broadcast(&db->bg_cv);
+        pthread_mutex_unlock(&db->mutex);
+        return kv_error(KV_SHUTDOWN, "database is closing or the family was dropped");
+    }
+    cf->compaction_running = true;
     kv_version_edit edit;
     kv_version_edit_init(&edit);
     edit.column_family = cf->id;
@@ -456,7 +469,7 @@ int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t beg
             kv_file_meta *f = v->files[level][i];
             /* A file with a deletion of its own may be what hides an older
              * key elsewhere: keep it (compaction will deal with it). */
-            if (f->being_compacted || f->num_deletions > 0 || f->num_range_deletions > 0)
+            if (f->num_deletions > 0 || f->num_range_deletions > 0)
                 continue;
             kv_slice smallest = kv_ikey_user_key(kv_buf_slice(&f->smallest));
             kv_slice largest = kv_ikey_user_key(kv_buf_slice(&f->largest));
@@ -492,6 +505,9 @@ int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t beg
         kv_db_delete_obsolete_files(db, false); /* those no reader holds go now */
     free(dropped);
     kv_version_edit_free(&edit);
+    cf->compaction_running = false;
+    db->manual_compactions_waiting--;
+    pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mutex);
     return rc;
 }

@@ -228,7 +228,8 @@ int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg);
  * already have deleted [begin, end) (kv_delete_range or deletions of every
  * key), and must not read the range through an older snapshot: files that
  * straddle the range keep their keys, and the deletion still covers them.
- * Files in use by readers are removed from disk when the last one ends.
+ * Files in use by readers are removed from disk when the last one ends;
+ * a running compaction of the family is waited for.
  * *files_dropped (may be NULL) receives the count. */
 int kv_delete_files_in_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len,
                              const void *end, size_t end_len, uint64_t *files_dropped);

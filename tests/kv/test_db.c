@@ -540,6 +540,61 @@ static void test_delete_files_in_range(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* kv_delete_files_in_range while compactions run on the same family: the
+ * MANIFEST stays consistent (the database reopens) and keys outside the
+ * deleted ranges survive. A dropped file used by a running compaction made
+ * its edit fail ("edit deletes file ... which is not there"). */
+static void test_delete_files_in_range_during_compactions(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-delete-files-compacting");
+    char *path = subdir(dir, "db");
+    kv_options o = create_options();
+    o.cf.write_buffer_size = 64 << 10;
+    o.cf.level0_file_num_compaction_trigger = 2;
+    o.cf.partition_prefix_length = 4;
+    kv_db *db = tdb_open(&o, path);
+    kv_cf *cf = kv_default_cf(db);
+    char value[512];
+    memset(value, 'x', sizeof(value));
+    for (int round = 0; round < 40; round++) {
+        /* Prefix p%03d: written in one round, deleted (and dropped) two
+         * rounds later; "keep" keys are never deleted. */
+        for (int i = 0; i < 300; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "p%03d%05d", round, i);
+            expect_status("kv_put", kv_put(db, NULL, cf, key, strlen(key), value, sizeof(value)),
+                          KV_OK);
+        }
+        char keep[32];
+        snprintf(keep, sizeof(keep), "keep%03d", round);
+        tdb_put(db, cf, keep, "kept");
+        if (round >= 2) {
+            char lo[8], hi[8];
+            snprintf(lo, sizeof(lo), "p%03d", round - 2);
+            snprintf(hi, sizeof(hi), "p%03d", round - 1);
+            expect_status("kv_delete_range", kv_delete_range(db, NULL, cf, lo, 4, hi, 4), KV_OK);
+            expect_status("kv_delete_files_in_range",
+                          kv_delete_files_in_range(db, cf, lo, 4, hi, 4, NULL), KV_OK);
+        }
+    }
+    tdb_close(db);
+    db = tdb_open(&o, path); /* fails if the MANIFEST lost track */
+    cf = kv_default_cf(db);
+    for (int round = 0; round < 40; round++) {
+        char keep[32], gone[32];
+        snprintf(keep, sizeof(keep), "keep%03d", round);
+        tdb_expect(db, NULL, cf, keep, "kept");
+        if (round < 38) {
+            snprintf(gone, sizeof(gone), "p%03d%05d", round, 7);
+            tdb_expect_missing(db, NULL, cf, gone);
+        }
+    }
+    tdb_close(db);
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- point operations ---- */
 
 static void test_put_get_delete_overwrite(void **state)
@@ -1988,6 +2043,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_trivially_moved_files_survive),
         cmocka_unit_test(test_rarely_written_family_does_not_pin_wals),
         cmocka_unit_test(test_delete_files_in_range),
+        cmocka_unit_test(test_delete_files_in_range_during_compactions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
