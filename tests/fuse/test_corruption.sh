@@ -2,7 +2,8 @@
 # test_corruption.sh — damaged files in a data directory, through a real
 # mount: a flipped byte in an SST data block makes the reads that touch it
 # fail with EIO (never wrong bytes), names file and offset in the LOG, and
-# leaves every other file readable; a damaged CURRENT or MANIFEST makes the
+# leaves every other file readable (writes may stop: the engine turns
+# read-only once a compaction meets the damage); a damaged CURRENT or MANIFEST makes the
 # mount fail with a message naming the file.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -11,17 +12,13 @@ lsmfs_test_init test_corruption
 DATA=$SCRATCH/data
 MNT=$SCRATCH/mnt
 
-# flip_byte FILE OFFSET: xor one byte of FILE with 0x40.
+# flip_byte FILE OFFSET: xor one byte of FILE with 0x40 (coreutils only).
 flip_byte() {
-    python3 -c '
-import sys
-path, offset = sys.argv[1], int(sys.argv[2])
-with open(path, "r+b") as f:
-    f.seek(offset)
-    b = f.read(1)
-    f.seek(offset)
-    f.write(bytes([b[0] ^ 0x40]))
-' "$1" "$2"
+    local byte
+    byte=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ') || return
+    [[ -n $byte ]] || fail_because "flip_byte: $1 has no byte at offset $2" || return
+    printf "$(printf '\\%03o' $((byte ^ 0x40)))" |
+        dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none
 }
 
 make_store() {
@@ -59,9 +56,22 @@ sst_block_flipped() {
     ((bad >= 1 && good >= 1)) || fail_because "want some files EIO and the others intact" || return
     expect_grep "the LOG names file and offset" \
         "read failed: corruption: $(basename "$sst"): .*offset [0-9]+" "$DATA/LOG" || return
-    check "the mount keeps serving" touch "$MNT/still-writable" || return
-    check "unmount" lsmfs_unmount "$MNT" || return
-    local status=0
+    check "the mount keeps serving" ls -l "$MNT" >/dev/null || return
+    # A compaction that reads the damaged block stops writes (the engine
+    # turns read-only rather than build on damage, as RocksDB does), and the
+    # daemon then reports it by exiting 1 at unmount: both are allowed here;
+    # a crash or a sanitizer report is not.
+    local mnt pid log status=0
+    mnt=$(realpath "$MNT")
+    pid=$(lsmfs_daemon_pid "$mnt") log=$(lsmfs_log "$mnt")
+    check "unmount" fusermount3 -u "$mnt" || return
+    check "the mount goes away" wait_for_unmount "$mnt" || return
+    wait "$pid" || status=$?
+    unset "DAEMON_PID_OF[$mnt]"
+    ((status == 0 || status == 1)) || fail_because "the daemon exited with status $status" ||
+        return
+    check "no sanitizer report" log_is_clean "$log" || return
+    status=0
     "$LSMFS_BIN" fsck --no-progress "$DATA" >"$SCRATCH/fsck.out" 2>&1 || status=$?
     expect_equal "fsck exit status on a damaged SST" 4 "$status" || return
     expect_grep "fsck names the file" "$(basename "$sst")" "$SCRATCH/fsck.out"
