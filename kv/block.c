@@ -15,6 +15,7 @@
 
 struct kv_block {
     char *data;
+    bool owned;             /* data is malloc'd and freed with the block */
     size_t size;            /* whole contents, restart trailer included */
     size_t restarts_offset; /* end of the entries, start of the restart array */
     uint32_t num_restarts;
@@ -45,22 +46,26 @@ static bool block_restarts_valid(const kv_block *block)
     return true;
 }
 
-int kv_block_create(char *contents, size_t size, const char *name, kv_block **out)
+/* kv_block_create; owned says whether the block frees contents. */
+static int block_create(char *contents, size_t size, bool owned, const char *name, kv_block **out)
 {
     *out = NULL;
     if (size < sizeof(uint32_t)) {
-        free(contents);
+        if (owned)
+            free(contents);
         return kv_error(KV_CORRUPTION, "%s: block too short (%zu bytes)", name, size);
     }
     uint32_t num_restarts = kv_decode_fixed32(contents + size - sizeof(uint32_t));
     size_t max_restarts = (size - sizeof(uint32_t)) / sizeof(uint32_t);
     if (num_restarts > max_restarts) {
-        free(contents);
+        if (owned)
+            free(contents);
         return kv_error(KV_CORRUPTION, "%s: block restart count %u too large for %zu bytes", name,
                         num_restarts, size);
     }
     kv_block *block = kv_malloc(sizeof(*block));
     block->data = contents;
+    block->owned = owned;
     block->size = size;
     block->num_restarts = num_restarts;
     block->restarts_offset = size - sizeof(uint32_t) * (1 + (size_t)num_restarts);
@@ -72,11 +77,27 @@ int kv_block_create(char *contents, size_t size, const char *name, kv_block **ou
     return 0;
 }
 
+int kv_block_create(char *contents, size_t size, const char *name, kv_block **out)
+{
+    return block_create(contents, size, true, name, out);
+}
+
+int kv_block_create_borrowed(const char *contents, size_t size, const char *name, kv_block **out)
+{
+    return block_create((char *)contents, size, false, name, out);
+}
+
+bool kv_block_is_borrowed(const kv_block *block)
+{
+    return !block->owned;
+}
+
 void kv_block_destroy(kv_block *block)
 {
     if (block == NULL)
         return;
-    free(block->data);
+    if (block->owned)
+        free(block->data);
     free(block);
 }
 

@@ -37,12 +37,17 @@ static inline bool kv_block_builder_empty(const kv_block_builder *b)
     return b->buffer.size == 0;
 }
 
-/* A parsed, immutable block. Owns its contents (malloc'd). */
+/* A parsed, immutable block. Owns its contents (malloc'd), or borrows
+ * them (bytes of a memory-mapped file that outlives the block). */
 typedef struct kv_block kv_block;
 
 /* Takes ownership of contents (malloc'd, `size` bytes). KV_CORRUPTION
  * (message with `name`) when the restart trailer is malformed. */
 int kv_block_create(char *contents, size_t size, const char *name, kv_block **out);
+/* The same over contents the block does not own: they must stay valid and
+ * unchanged until the block is destroyed. */
+int kv_block_create_borrowed(const char *contents, size_t size, const char *name, kv_block **out);
+bool kv_block_is_borrowed(const kv_block *block);
 void kv_block_destroy(kv_block *block);
 size_t kv_block_size(const kv_block *block);
 

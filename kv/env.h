@@ -87,6 +87,12 @@ void kv_random_close(kv_random *file);
  * (n bytes), and is shorter than n only at end of file. Table files are
  * immutable once written, which is what makes the mapping safe. */
 int kv_random_view(kv_random *file, uint64_t offset, size_t n, char *scratch, kv_slice *out);
+/* Unmaps the whole pages of [begin, end) of a memory-mapped file from the
+ * process (they stay in the page cache, and a later view maps them again):
+ * sequential scans call it behind them, so that the pages a scan or a
+ * compaction read do not stay counted in the process's resident memory.
+ * Does nothing for a file that is not mapped. */
+void kv_random_release_pages(kv_random *file, uint64_t begin, uint64_t end);
 
 /* Whole-file helpers. kv_env_write_file_synced writes `path` via a temporary
  * file, fsyncs it, renames it over `path` and fsyncs the directory. */

@@ -337,6 +337,23 @@ int kv_random_view(kv_random *file, uint64_t offset, size_t n, char *scratch, kv
     return rc;
 }
 
+void kv_random_release_pages(kv_random *file, uint64_t begin, uint64_t end)
+{
+    if (file->map == NULL)
+        return;
+    static long page_size;
+    if (page_size == 0)
+        page_size = sysconf(_SC_PAGESIZE);
+    uint64_t page = (uint64_t)page_size;
+    if (end > file->size)
+        end = file->size;
+    uint64_t first = (begin + page - 1) / page * page, last = end / page * page;
+    /* The mapping is read-only and file-backed: dropped pages come back
+     * from the page cache (or the file) on the next touch. */
+    if (first < last)
+        madvise((void *)(file->map + first), (size_t)(last - first), MADV_DONTNEED);
+}
+
 void kv_random_close(kv_random *file)
 {
     if (file != NULL)

@@ -7,6 +7,13 @@
  *
  * Every block read is checksummed; any malformed length or entry becomes
  * KV_CORRUPTION naming the file and the block's offset.
+ *
+ * Files are memory-mapped (env_posix). A data block stored uncompressed is
+ * then parsed in place, neither copied nor put in the block cache (the page
+ * cache holds it already); the cache keeps decompressed blocks. Mapped
+ * pages count in the process's resident memory, so scans release the
+ * pages behind them, and opening releases what reading the meta blocks
+ * mapped.
  */
 #include "table.h"
 
@@ -18,6 +25,12 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+
+/* A scan (forward or backward) releases the mapped pages it has read once
+ * it is this far past them, and at its end when it read at least RELEASE_AT_END_BYTES:
+ * scans and compactions then leave no file pages counted in the resident
+ * memory of the process (see kv_random_release_pages). */
+enum { RELEASE_BEHIND_BYTES = 256 << 10, RELEASE_AT_END_BYTES = 64 << 10 };
 
 struct kv_table {
     kv_random *file;
@@ -62,6 +75,24 @@ static int table_read_block(kv_table *t, const kv_block_handle *h, kv_block **ou
     if (rc < 0)
         return rc;
     if (kv_block_create(contents, size, t->name, out) < 0)
+        return table_corruption(t, "malformed block restart array", h->offset);
+    return 0;
+}
+
+/* table_read_block for a data block: read in place from a mapped file
+ * when it is stored uncompressed (the table outlives its block
+ * iterators: they hold the table). */
+static int table_read_data_block(kv_table *t, const kv_block_handle *h, kv_block **out)
+{
+    const char *contents;
+    size_t size;
+    bool borrowed;
+    int rc = kv_read_block_borrowed(t->file, t->name, h, &contents, &size, &borrowed);
+    if (rc < 0)
+        return rc;
+    rc = borrowed ? kv_block_create_borrowed(contents, size, t->name, out)
+                  : kv_block_create((char *)contents, size, t->name, out);
+    if (rc < 0)
         return table_corruption(t, "malformed block restart array", h->offset);
     return 0;
 }
@@ -199,6 +230,10 @@ int kv_table_open(kv_random *file, uint64_t file_size, const char *name, kv_cach
     }
     if (block_cache)
         t->cache_id = kv_cache_new_id(block_cache);
+    /* The index, filter and other meta blocks were copied out; their pages
+     * (and the large folios around them that the faults mapped) need not
+     * stay mapped. */
+    kv_random_release_pages(file, 0, file_size);
     *out = t;
     return 0;
 }
@@ -249,7 +284,7 @@ static int table_data_block_iter(kv_table *t, const kv_block_handle *h, bool fil
     kv_cache *cache = t->block_cache;
     if (cache == NULL) {
         kv_block *block;
-        int rc = table_read_block(t, h, &block);
+        int rc = table_read_data_block(t, h, &block);
         if (rc < 0)
             return rc;
         *out = kv_block_iter_create(block, table_key_compare, destroy_uncached_block, block);
@@ -264,10 +299,12 @@ static int table_data_block_iter(kv_table *t, const kv_block_handle *h, bool fil
     if (handle) {
         block = kv_cache_value(handle);
     } else {
-        int rc = table_read_block(t, h, &block);
+        int rc = table_read_data_block(t, h, &block);
         if (rc < 0)
             return rc;
-        if (!fill_cache) {
+        /* A block read in place from the mapping is in the page cache
+         * already: caching a copy would only cost a copy. */
+        if (!fill_cache || kv_block_is_borrowed(block)) {
             *out = kv_block_iter_create(block, table_key_compare, destroy_uncached_block, block);
             return 0;
         }
@@ -290,6 +327,10 @@ typedef struct table_iter {
     kv_iter *index_iter;
     kv_iter *data_iter; /* NULL when not on a block */
     kv_block_handle data_handle;
+    /* The run of data blocks read one after the other, [run_begin,
+     * run_end) in the file: a scan releases its mapped pages behind it
+     * (RELEASE_BEHIND_BYTES at a time) and at the end. */
+    uint64_t run_begin, run_end;
     int status; /* first error; sticky */
     void (*on_destroy)(void *arg);
     void *on_destroy_arg;
@@ -314,6 +355,30 @@ static void table_iter_check_children(table_iter *it)
         it->status =
             table_corruption(it->table, "malformed index block", it->table->footer.index.offset);
         table_iter_set_data(it, NULL);
+    }
+}
+
+/* Extends or restarts the iterator's run of consecutive data blocks with
+ * the block at h, releasing what a long forward or backward run has left
+ * behind it. */
+static void table_iter_note_block(table_iter *it, const kv_block_handle *h)
+{
+    uint64_t end = h->offset + h->size + KV_BLOCK_TRAILER_SIZE;
+    if (h->offset == it->run_end) { /* forward */
+        it->run_end = end;
+        if (h->offset - it->run_begin >= RELEASE_BEHIND_BYTES) {
+            kv_random_release_pages(it->table->file, it->run_begin, h->offset);
+            it->run_begin = h->offset;
+        }
+    } else if (end == it->run_begin) { /* backward */
+        it->run_begin = h->offset;
+        if (it->run_end - end >= RELEASE_BEHIND_BYTES) {
+            kv_random_release_pages(it->table->file, end, it->run_end);
+            it->run_end = end;
+        }
+    } else {
+        it->run_begin = h->offset;
+        it->run_end = end;
     }
 }
 
@@ -344,6 +409,7 @@ static void table_iter_init_data_block(table_iter *it)
     }
     table_iter_set_data(it, data);
     it->data_handle = h;
+    table_iter_note_block(it, &h);
 }
 
 static bool table_iter_valid(kv_iter *base)
@@ -470,6 +536,8 @@ static void table_iter_cleanup(table_iter *it)
 {
     kv_iter_destroy(it->data_iter);
     kv_iter_destroy(it->index_iter);
+    if (it->run_end - it->run_begin >= RELEASE_AT_END_BYTES)
+        kv_random_release_pages(it->table->file, it->run_begin, it->run_end);
     if (it->on_destroy)
         it->on_destroy(it->on_destroy_arg);
 }

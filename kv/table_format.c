@@ -91,9 +91,13 @@ static int block_uncompress_snappy(const char *name, uint64_t offset, const char
     return 0;
 }
 
-int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, char **out,
-                  size_t *out_size)
+/* kv_read_block; with borrowed non-NULL, an uncompressed block of a mapped
+ * file is returned in place (*borrowed set) instead of copied. */
+static int read_block(kv_random *file, const char *name, const kv_block_handle *h, char **out,
+                      size_t *out_size, bool *borrowed)
 {
+    if (borrowed != NULL)
+        *borrowed = false;
     *out = NULL;
     *out_size = 0;
     /* Bound the handle by the file before allocating anything for it. */
@@ -130,6 +134,12 @@ int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, c
     int type = (unsigned char)view.data[stored_size];
     switch (type) {
     case KV_BLOCK_NONE:
+        if (buf == NULL && borrowed != NULL) {
+            *out = (char *)view.data;
+            *out_size = stored_size;
+            *borrowed = true;
+            return 0;
+        }
         if (buf == NULL)
             buf = kv_memdup(view.data, stored_size);
         *out = buf; /* the trailer's bytes may stay allocated, unused */
@@ -144,6 +154,21 @@ int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, c
         return kv_error(KV_CORRUPTION, "%s: unknown block compression type %d at offset %llu", name,
                         type, (unsigned long long)h->offset);
     }
+}
+
+int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, char **out,
+                  size_t *out_size)
+{
+    return read_block(file, name, h, out, out_size, NULL);
+}
+
+int kv_read_block_borrowed(kv_random *file, const char *name, const kv_block_handle *h,
+                           const char **out, size_t *out_size, bool *borrowed)
+{
+    char *contents;
+    int rc = read_block(file, name, h, &contents, out_size, borrowed);
+    *out = contents;
+    return rc;
 }
 
 int kv_write_block(kv_writable *file, kv_slice contents, int compression, kv_block_handle *h,

@@ -52,6 +52,14 @@ int kv_footer_decode(kv_slice input, const char *name, kv_footer *f);
 int kv_read_block(kv_random *file, const char *name, const kv_block_handle *h, char **out,
                   size_t *out_size);
 
+/* kv_read_block, except that an uncompressed block of a memory-mapped file
+ * is not copied: *out points into the mapping and *borrowed is set (the
+ * contents live as long as the file stays open; the caller frees nothing).
+ * Otherwise *borrowed is false and *out is malloc'd as above. The checksum
+ * is verified either way. */
+int kv_read_block_borrowed(kv_random *file, const char *name, const kv_block_handle *h,
+                           const char **out, size_t *out_size, bool *borrowed);
+
 /* Appends block contents + trailer to a writable, compressing when it
  * saves at least 1/8 (compression = enum kv_compression). On success *h
  * describes where it went. */

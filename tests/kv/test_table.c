@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 /* ---- the model: what a table should contain ---- */
@@ -440,6 +441,104 @@ static void test_compression(void **state)
         kv_table_close(table);
         model_free(&m);
     }
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Random values for the first half of the keys, repetitive ones after: the
+ * builder stops trying to compress during the random run, and must take
+ * it up again for the repetitive half (and read everything back). */
+static void test_compression_resumes(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("table_compression_resumes");
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(14));
+    char *path = table_path(dir, "000008.sst");
+    model m;
+    model_build(&m, &rng, 4000, true);
+    for (size_t i = 0; i < m.count; i++) {
+        model_entry *e = &m.entries[i];
+        if (e->type == KV_TYPE_VALUE && strcmp(e->user_key, "key00004000") < 0)
+            kv_test_rng_bytes(&rng, e->value.data, e->value.size);
+    }
+    kv_table_options options = default_options();
+    options.compression = KV_COMPRESSION_NONE;
+    uint64_t plain = write_table(path, &options, &m, NULL, 0, NULL);
+    options.compression = KV_COMPRESSION_SNAPPY;
+    uint64_t snappy = write_table(path, &options, &m, NULL, 0, NULL);
+    /* Half stays as it is, the other half shrinks several times. */
+    assert_true(snappy < plain * 3 / 4);
+    assert_true(snappy > plain * 2 / 5);
+    kv_table *table;
+    assert_int_equal(open_table(path, snappy, NULL, &table), 0);
+    check_iteration(table, &m, false);
+    check_gets(table, &m, &rng);
+    kv_table_close(table);
+    model_free(&m);
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Resident bytes of path's mapping in this process, from /proc/self/smaps
+ * (0 when it is not mapped). */
+static uint64_t mapped_resident_bytes(const char *path)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[4096];
+    bool in_mapping = false;
+    uint64_t total = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long kib, start, end;
+        char *name;
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2) { /* a mapping's first line */
+            line[strcspn(line, "\n")] = '\0';
+            name = strchr(line, '/');
+            in_mapping = name != NULL && strcmp(name, path) == 0;
+        } else if (in_mapping && sscanf(line, "Rss: %llu kB", &kib) == 1) {
+            total += kib << 10;
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+/* Uncompressed blocks of a mapped file are read in place, with and without
+ * a block cache, and a scan releases the pages it read: after iterating a
+ * 12 MiB table forward and back the mapping holds a fraction of it
+ * resident, while point reads keep theirs. */
+static void test_scan_releases_mapped_pages(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("table_release_pages");
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(15));
+    char *path = table_path(dir, "000009.sst");
+    char *real;
+    model m;
+    model_build(&m, &rng, 60000, false);
+    kv_table_options options = default_options();
+    options.compression = KV_COMPRESSION_NONE;
+    uint64_t size = write_table(path, &options, &m, NULL, 0, NULL);
+    assert_true(size > (10u << 20));
+    real = realpath(path, NULL);
+    assert_non_null(real);
+    for (int cached = 0; cached < 2; cached++) {
+        kv_cache *cache = cached ? kv_cache_create(8u << 20, 4) : NULL;
+        kv_table *table;
+        assert_int_equal(open_table(path, size, cache, &table), 0);
+        check_iteration(table, &m, true);
+        uint64_t resident = mapped_resident_bytes(real);
+        /* A fault maps the whole (large) folio around a page: allow one. */
+        assert_true(resident <= (2u << 20));
+        check_gets(table, &m, &rng);
+        assert_true(mapped_resident_bytes(real) > resident); /* gets keep their pages */
+        kv_table_close(table);
+        kv_cache_destroy(cache);
+    }
+    model_free(&m);
+    free(real);
     free(path);
     kv_test_cleanup_dir(dir);
 }
@@ -1071,6 +1170,8 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_options_variants),
         cmocka_unit_test(test_compression),
+        cmocka_unit_test(test_compression_resumes),
+        cmocka_unit_test(test_scan_releases_mapped_pages),
         cmocka_unit_test(test_range_tombstones),
         cmocka_unit_test(test_empty_table),
         cmocka_unit_test(test_block_cache),
