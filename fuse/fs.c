@@ -673,6 +673,11 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
     kvo.create_if_missing = empty;
     kvo.block_cache_size = options->cache_size;
     kvo.cf.write_buffer_size = options->write_buffer_size;
+    /* One memtable filling while one flushes: the daemon's memory stays
+     * near 2 * write_buffer_size + cache_size per busy family whatever is
+     * written (a writer outrunning the flush waits for it, which is the
+     * steady state of a long write anyway). */
+    kvo.cf.max_write_buffer_number = 2;
     /* Compaction output is cut at inode boundaries (data keys begin with
      * the inode number), so a large file's blocks fill whole SST files,
      * which deleting the file drops at once (kv_delete_files_in_range). */
