@@ -82,7 +82,16 @@ enum fs_set {
     FS_SET_ATIME_NOW = 1 << 7,
     FS_SET_MTIME_NOW = 1 << 8,
     FS_SET_CTIME = 1 << 10,
+    /* The caller lacks CAP_FSETID (a truncate) or it is a chown: a file
+     * (not a directory) loses setuid, and setgid when group-exec is set,
+     * unless FS_SET_MODE gives the mode outright (FUSE_HANDLE_KILLPRIV_V2:
+     * the server clears the bits, as the Linux VFS does). */
+    FS_SET_KILL_SUIDGID = 1 << 11,
 };
+/* Changes the attributes named in to_set. As Linux does, a size change
+ * (any FS_SET_SIZE) or owner change (FS_SET_UID, FS_SET_GID) of a
+ * non-directory also removes its security.capability attribute, in the
+ * same batch. */
 int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set, struct stat *st);
 
 /* Creates a regular file, directory, symlink (target != NULL), fifo,
@@ -102,14 +111,30 @@ ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 
 /* ---- open files ---- */
 /* Counts an open handle (an unlinked file lives until the last release).
- * flags are open(2)'s; O_TRUNC truncates. */
+ * flags are open(2)'s; O_TRUNC truncates (and removes security.capability,
+ * as fs_setattr's FS_SET_SIZE). */
 int fs_open_file(struct fs *fs, uint64_t ino, int flags);
 void fs_release_file(struct fs *fs, uint64_t ino);
 /* Reads up to size bytes at offset; holes read as zeros; short at EOF. */
 ssize_t fs_read(struct fs *fs, uint64_t ino, uint64_t offset, size_t size, char *buf);
-/* Writes size bytes at offset (append: at the end), extending the file. */
+/* Bits of fs_write's `flags`. */
+enum fs_write_flag {
+    FS_WRITE_APPEND = 1 << 0, /* at the end of the file, whatever offset says */
+    /* The writer lacks CAP_FSETID: setuid goes, and setgid when group-exec
+     * is set, in the same batch (FUSE_WRITE_KILL_SUIDGID). */
+    FS_WRITE_KILL_SUIDGID = 1 << 1,
+    /* Pages the kernel cached, written back later (FUSE_WRITE_CACHE). The
+     * write(2)s that dirtied them went through the kernel's removal of
+     * privileges then; a security.capability set since (cp -a sets it
+     * before close) stays, as on a local file system. */
+    FS_WRITE_WRITEBACK = 1 << 2,
+};
+/* Writes size bytes at offset, extending the file. flags: enum
+ * fs_write_flag. As write(2) on Linux, a write (unless FS_WRITE_WRITEBACK)
+ * removes security.capability, in the same batch; it costs nothing for a
+ * file without extended attributes. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
-                 bool append);
+                 int flags);
 /* Records an access as relatime does: atime is set to now when it is not
  * newer than mtime or ctime, or is a day old; otherwise nothing is written. */
 int fs_note_access(struct fs *fs, uint64_t ino);

@@ -399,7 +399,7 @@ static int write_blocks(struct fs *fs, kv_write_batch *batch, uint64_t ino, stru
 }
 
 ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
-                 bool append)
+                 int flags)
 {
     struct fs_inode inode;
     fs_lock_inode(fs, ino);
@@ -410,7 +410,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
         fs_unlock_inode(fs, ino);
         return rc;
     }
-    if (append)
+    if (flags & FS_WRITE_APPEND)
         offset = inode.size;
     /* As Linux does at s_maxbytes: refuse a start at or past the limit,
      * shorten a write that crosses it. */
@@ -425,7 +425,11 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
         size = SSIZE_MAX;
     kv_write_batch *batch = kv_write_batch_create();
     rc = write_blocks(fs, batch, ino, &inode, offset, buf, size);
+    if (rc == 0 && !(flags & FS_WRITE_WRITEBACK))
+        rc = fs_batch_drop_capability(fs, batch, ino, &inode);
     if (rc == 0) {
+        if (flags & FS_WRITE_KILL_SUIDGID)
+            fs_inode_kill_suidgid(&inode);
         if (offset + size > inode.size)
             inode.size = offset + size;
         if (!fs->options.kernel_write_times)
@@ -607,7 +611,7 @@ static ssize_t copy_run(struct fs *fs, uint64_t ino_in, uint64_t off_in, uint64_
         ssize_t got = fs_read(fs, ino_in, off_in, (size_t)run, buf);
         if (got <= 0)
             return got;
-        return fs_write(fs, ino_out, off_out, buf, (size_t)got, false);
+        return fs_write(fs, ino_out, off_out, buf, (size_t)got, 0);
     }
     /* A hole at off_in: up to the next data, or to the end of the file. */
     int64_t data_at = fs_lseek(fs, ino_in, (int64_t)off_in, SEEK_DATA);

@@ -123,6 +123,25 @@ int fs_batch_reclaim(struct fs *fs, kv_write_batch *batch, uint64_t ino,
  * holds it. Caller holds ino's stripe. */
 void fs_reclaim_if_unused(struct fs *fs, uint64_t ino);
 
+/* ---- privileges ---- */
+/* What a write, truncate or chown by a caller without CAP_FSETID clears on
+ * Linux: setuid, and setgid when group-exec is set (setgid alone is the
+ * old mandatory-locking mark, and stays). */
+static inline void fs_inode_kill_suidgid(struct fs_inode *inode)
+{
+    inode->mode &= ~(uint32_t)S_ISUID;
+    if (inode->mode & S_IXGRP)
+        inode->mode &= ~(uint32_t)S_ISGID;
+}
+/* (fs_xattr.c) Adds to batch the removal of ino's security.capability, as
+ * Linux removes it on every write, truncate and chown, and keeps
+ * FS_INODE_HAS_XATTRS in inode->flags exact (cleared with the last
+ * attribute). Free while the flag is clear; else a lookup, and a walk of
+ * ino's attribute keys when there was a capability to remove. The caller
+ * holds ino's stripe and puts *inode into the same batch. */
+int fs_batch_drop_capability(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                             struct fs_inode *inode);
+
 /* ---- fs_file.c ---- */
 /* Adds to batch what sets a regular file's size to new_size (blocks past
  * it deleted, a partial last block trimmed so later growth reads zeros)

@@ -162,9 +162,14 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
             inode.mtime_ns = now; /* truncate to the same size still updates times */
         }
     }
+    /* Linux drops a file's capability on truncate and chown, whoever asks. */
+    if (rc == 0 && !S_ISDIR(inode.mode) && (to_set & (FS_SET_SIZE | FS_SET_UID | FS_SET_GID)))
+        rc = fs_batch_drop_capability(fs, batch, ino, &inode);
     if (rc == 0) {
         if (to_set & FS_SET_MODE)
             inode.mode = (inode.mode & S_IFMT) | (attr->st_mode & 07777);
+        else if ((to_set & FS_SET_KILL_SUIDGID) && !S_ISDIR(inode.mode))
+            fs_inode_kill_suidgid(&inode);
         if (to_set & FS_SET_UID)
             inode.uid = attr->st_uid;
         if (to_set & FS_SET_GID)
@@ -663,6 +668,8 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags)
     if (rc == 0 && (flags & O_TRUNC) && S_ISREG(inode.mode) && inode.size > 0) {
         kv_write_batch *batch = kv_write_batch_create();
         rc = fs_file_resize(fs, batch, ino, &inode, 0);
+        if (rc == 0)
+            rc = fs_batch_drop_capability(fs, batch, ino, &inode);
         if (rc == 0) {
             inode.mtime_ns = inode.ctime_ns = fs_now_ns();
             fs_batch_put_inode(fs, batch, ino, &inode);

@@ -3,10 +3,11 @@
  * per attribute, its value the attribute's raw bytes.
  *
  * The inode flag FS_INODE_HAS_XATTRS is set by the first setxattr and
- * cleared when removexattr takes the last attribute away. While it is
- * clear, getxattr, listxattr and removexattr answer from the (cached)
- * inode alone: the kernel asks for security.capability before every
- * write, and most files have no attributes at all.
+ * cleared when removexattr (or the removal of a capability by a write,
+ * truncate or chown) takes the last attribute away. While it is clear,
+ * getxattr, listxattr and removexattr answer from the (cached) inode
+ * alone, and writes need not look for a capability to remove: most files
+ * have no attributes at all.
  *
  * Changes (set, remove) run under the inode's stripe and are one batch
  * with the inode record (ctime). Reads take the stripe only to look at the
@@ -84,6 +85,25 @@ static int has_other_xattr(struct fs *fs, uint64_t ino, const char *except, size
     int rc = kv_iterator_status(it);
     kv_iterator_destroy(it);
     return rc == KV_OK ? 0 : fs_errno(rc);
+}
+
+int fs_batch_drop_capability(struct fs *fs, kv_write_batch *batch, uint64_t ino,
+                             struct fs_inode *inode)
+{
+    static const char capability[] = "security.capability";
+    char key[FS_KEY_MAX];
+    size_t key_len = fs_key_xattr(key, ino, capability, sizeof(capability) - 1);
+    bool exists, other;
+    int rc = xattr_exists(fs, inode, key, key_len, &exists);
+    if (rc != 0 || !exists)
+        return rc;
+    rc = has_other_xattr(fs, ino, key, key_len, &other);
+    if (rc != 0)
+        return rc;
+    kv_write_batch_delete(batch, fs->meta, key, key_len);
+    if (!other)
+        inode->flags &= ~(uint32_t)FS_INODE_HAS_XATTRS;
+    return 0;
 }
 
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const char *value, size_t size,

@@ -7,11 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fuse_io.h"
+#include "write_order.h"
 #include "schema.h"
 
 static struct lsmfs_session *session_of(fuse_req_t req)
@@ -52,9 +55,13 @@ static void lsmfs_init(void *userdata, struct fuse_conn_info *conn)
         conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-    /* Without atomic O_TRUNC the kernel truncates with a setattr that also
-     * clears setuid/setgid as Linux requires. */
+    /* Without atomic O_TRUNC the kernel truncates with a setattr, which
+     * carries the clearing of setuid/setgid (FATTR_KILL_SUIDGID under
+     * FUSE_HANDLE_KILLPRIV_V2, else a mode of its own). */
     conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+    /* fuse_io.c must see every request, and it reads them with read(2):
+     * no splicing (libfuse only splices for a write_buf handler anyway). */
+    conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
     if (conn->capable & FUSE_CAP_ASYNC_DIO)
         conn->want |= FUSE_CAP_ASYNC_DIO;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
@@ -126,6 +133,9 @@ static void lsmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
     for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
         if (to_set & bits[i].fuse_bit)
             fs_set |= bits[i].fs_bit;
+    /* libfuse 3.14 masks FATTR_KILL_SUIDGID out of to_set; fuse_io kept it. */
+    if (fuse_io_current_kills_suidgid(FUSE_SETATTR, ino))
+        fs_set |= FS_SET_KILL_SUIDGID;
     struct stat st;
     int rc = fs_setattr(fs_of(req), ino, attr, fs_set, &st);
     if (rc != 0)
@@ -204,14 +214,29 @@ static void lsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 static void set_open_flags(fuse_req_t req, struct fuse_file_info *fi)
 {
     /* This daemon is the only writer, so cached pages stay valid across
-     * opens, and a close has nothing to flush beyond the kernel's pages. */
+     * opens, and a close has nothing to flush beyond the kernel's pages
+     * (noflush; the writeback cache ignores it, hence no flush handler). */
     fi->keep_cache = 1;
     fi->noflush = 1;
 }
 
 static void lsmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    int rc = fs_open_file(fs_of(req), ino, fi->flags);
+    struct fs *fs = fs_of(req);
+    int rc = 0;
+    /* O_TRUNC reaches OPEN only with FUSE_CAP_ATOMIC_O_TRUNC, which
+     * lsmfs_init refuses: the kernel strips it and truncates with a SETATTR
+     * instead. Were it granted, the truncation is done here as that SETATTR
+     * would (FUSE_OPEN_KILL_SUIDGID standing for FATTR_KILL_SUIDGID). */
+    if (fi->flags & O_TRUNC) {
+        struct stat attr = {.st_size = 0}, st;
+        int to_set = FS_SET_SIZE;
+        if (fuse_io_current_kills_suidgid(FUSE_OPEN, ino))
+            to_set |= FS_SET_KILL_SUIDGID;
+        rc = fs_setattr(fs, ino, &attr, to_set, &st);
+    }
+    if (rc == 0)
+        rc = fs_open_file(fs, ino, fi->flags & ~O_TRUNC);
     if (rc != 0) {
         reply_status(req, rc);
         return;
@@ -227,6 +252,8 @@ static void lsmfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
     struct fs_caller caller = {.uid = ctx->uid, .gid = ctx->gid, .pid = ctx->pid};
     struct stat st;
     struct fs *fs = fs_of(req);
+    /* The file is new, so O_TRUNC (and FUSE_OPEN_KILL_SUIDGID with it) has
+     * nothing to do. */
     int rc = fs_create_node(fs, &caller, parent, name, (mode & 07777) | S_IFREG, 0, NULL, &st);
     if (rc == 0)
         rc = fs_open_file(fs, st.st_ino, fi->flags & ~O_TRUNC);
@@ -272,17 +299,23 @@ static void lsmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
-    /* The kernel gives the final offset, also for O_APPEND. */
-    ssize_t n = fs_write(fs_of(req), ino, (uint64_t)off, buf, size, false);
+    /* The kernel gives the final offset, also for O_APPEND. libfuse 3.14
+     * drops FUSE_WRITE_KILL_SUIDGID; fuse_io kept it. */
+    int flags = 0;
+    if (fuse_io_current_kills_suidgid(FUSE_WRITE, ino))
+        flags |= FS_WRITE_KILL_SUIDGID;
+    if (fi->writepage)
+        flags |= FS_WRITE_WRITEBACK;
+    /* Concurrent WRITEs of a file commit in the order the kernel sent them
+     * (see write_order.h: sequential files then compact by moving). */
+    uint64_t unique = fuse_io_current_unique(FUSE_WRITE, ino);
+    write_order_wait_turn(ino, unique);
+    ssize_t n = fs_write(fs_of(req), ino, (uint64_t)off, buf, size, flags);
+    write_order_done(ino, unique);
     if (n < 0)
         reply_status(req, (int)n);
     else
         fuse_reply_write(req, (size_t)n);
-}
-
-static void lsmfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    fuse_reply_err(req, 0); /* every answered write is in the WAL already */
 }
 
 static void lsmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -482,6 +515,22 @@ static void lsmfs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_i
         fuse_reply_write(req, (size_t)n);
 }
 
+/* The core's statistics, then the FUSE connection's (fuse_io). */
+static char *stats_text(struct fs *fs)
+{
+    char *core = fs_stats_text(fs), *connection = fuse_io_stats_text();
+    size_t core_len = core != NULL ? strlen(core) : 0;
+    size_t connection_len = connection != NULL ? strlen(connection) : 0;
+    char *text = NULL;
+    if (core != NULL && connection != NULL)
+        text = malloc(core_len + 1 + connection_len + 1);
+    if (text != NULL)
+        snprintf(text, core_len + 1 + connection_len + 1, "%s\n%s", core, connection);
+    free(core);
+    free(connection);
+    return text;
+}
+
 static void lsmfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
                         struct fuse_file_info *fi, unsigned flags, const void *in_buf,
                         size_t in_bufsz, size_t out_bufsz)
@@ -500,7 +549,7 @@ static void lsmfs_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *
         return;
     }
     struct lsmfs_stats_request *out = calloc(1, sizeof(*out));
-    char *text = fs_stats_text(fs_of(req));
+    char *text = stats_text(fs_of(req));
     if (out == NULL || text == NULL) {
         free(out);
         free(text);
@@ -538,7 +587,11 @@ static const struct fuse_lowlevel_ops ops = {
     .create = lsmfs_create,
     .read = lsmfs_read,
     .write = lsmfs_write,
-    .flush = lsmfs_flush,
+    /* No .flush: under the writeback cache the kernel sends FLUSH on every
+     * close(2) (FOPEN_NOFLUSH is ignored there), and there is nothing to do
+     * (answered writes are in the WAL; locks are the kernel's). libfuse
+     * answers the first one ENOSYS and the kernel sends no more; close(2)
+     * still writes the dirty pages back and reports their errors first. */
     .release = lsmfs_release,
     .fsync = lsmfs_fsync,
     .opendir = lsmfs_opendir,

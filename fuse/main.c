@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fsck.h"
+#include "fuse_io.h"
 #include "lowlevel.h"
 #include "schema.h"
 
@@ -446,6 +447,16 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
     if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, c->mountpoint) != 0) {
         fs_close(fs);
         report(report_fd, "cannot mount (see the message above)");
+        return 1;
+    }
+    /* Before the loop reads INIT; on the descriptor the mount opened,
+     * which the session keeps owning (fuse_io.h). */
+    rc = fuse_io_install(se, c->debug);
+    if (rc != 0) {
+        fuse_session_unmount(se);
+        fuse_remove_signal_handlers(se);
+        fs_close(fs);
+        report(report_fd, strerror(-rc));
         return 1;
     }
     if (report_fd >= 0) {

@@ -80,7 +80,7 @@ static void truncate_to(struct fs *fs, uint64_t ino, uint64_t size)
 
 static void write_all(struct fs *fs, uint64_t ino, uint64_t offset, const void *buf, size_t size)
 {
-    assert_int_equal(fs_write(fs, ino, offset, buf, size, false), (ssize_t)size);
+    assert_int_equal(fs_write(fs, ino, offset, buf, size, 0), (ssize_t)size);
 }
 
 /* Reads the data keys of ino as they are stored: a map from block index
@@ -243,7 +243,8 @@ static void op_write(struct model *m, struct model_file *f, bool append)
         memset(m->scratch, 0, len);
     else
         kv_test_rng_bytes(&m->rng, m->scratch, len);
-    ssize_t n = fs_write(m->fs, f->ino, append ? 12345 : offset, m->scratch, len, append);
+    ssize_t n = fs_write(m->fs, f->ino, append ? 12345 : offset, m->scratch, len,
+                         append ? FS_WRITE_APPEND : 0);
     assert_int_equal(n, (ssize_t)len);
     memcpy(f->data + offset, m->scratch, len);
     if (offset + len > f->size)
@@ -545,13 +546,14 @@ static void test_write_times_and_append(void **state)
     uint64_t ino = create_file(fs, "f");
     struct stat before = stat_of(fs, ino);
     usleep(2000);
-    assert_int_equal(fs_write(fs, ino, 999, "abc", 3, true), 3); /* append: offset ignored */
+    assert_int_equal(fs_write(fs, ino, 999, "abc", 3, FS_WRITE_APPEND),
+                     3); /* append: offset ignored */
     struct stat after = stat_of(fs, ino);
     assert_int_equal(after.st_size, 3);
     assert_true(after.st_mtim.tv_sec * 1000000000ll + after.st_mtim.tv_nsec >
                 before.st_mtim.tv_sec * 1000000000ll + before.st_mtim.tv_nsec);
     assert_int_equal(after.st_ctim.tv_nsec, after.st_mtim.tv_nsec);
-    assert_int_equal(fs_write(fs, ino, 0, "defg", 4, true), 4);
+    assert_int_equal(fs_write(fs, ino, 0, "defg", 4, FS_WRITE_APPEND), 4);
     char back[16];
     assert_int_equal(fs_read(fs, ino, 0, sizeof(back), back), 7);
     assert_memory_equal(back, "abcdefg", 7);
@@ -565,8 +567,52 @@ static void test_write_times_and_append(void **state)
     assert_memory_equal(&st1.st_ctim, &st2.st_ctim, sizeof(st1.st_ctim));
 
     /* zero-byte write: nothing */
-    assert_int_equal(fs_write(fs, ino, 100, "", 0, false), 0);
+    assert_int_equal(fs_write(fs, ino, 100, "", 0, 0), 0);
     assert_int_equal(stat_of(fs, ino).st_size, 7);
+}
+
+/* FS_WRITE_KILL_SUIDGID (a writer without CAP_FSETID) clears setuid, and
+ * setgid when group-exec is set, with the data; without the flag, or for a
+ * write-back of cached pages (which never carries it), the bits stay. A
+ * refused write changes nothing. */
+static void test_write_kills_suidgid(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct {
+        mode_t mode;
+        int flags;
+        mode_t after;
+    } cases[] = {
+        {06777, FS_WRITE_KILL_SUIDGID, 0777},
+        {06755, FS_WRITE_KILL_SUIDGID, 0755},
+        {04644, FS_WRITE_KILL_SUIDGID | FS_WRITE_APPEND, 0644},
+        {02766, FS_WRITE_KILL_SUIDGID, 02766}, /* setgid without group-exec stays */
+        {02775, FS_WRITE_KILL_SUIDGID, 0775},
+        {06777, 0, 06777},
+        {06777, FS_WRITE_WRITEBACK, 06777},
+    };
+    uint64_t inos[sizeof(cases) / sizeof(cases[0])];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "f%zu", i);
+        inos[i] = create_node(fx->fs, name, S_IFREG | cases[i].mode);
+        assert_int_equal(stat_of(fx->fs, inos[i]).st_mode & 07777, cases[i].mode);
+        assert_int_equal(fs_write(fx->fs, inos[i], 0, "data", 4, cases[i].flags), 4);
+        assert_int_equal(stat_of(fx->fs, inos[i]).st_mode, S_IFREG | cases[i].after);
+    }
+    uint64_t refused = create_node(fx->fs, "refused", S_IFREG | 06777);
+    uint64_t limit = (uint64_t)4096 << 40;
+    assert_int_equal(fs_write(fx->fs, refused, limit, "x", 1, FS_WRITE_KILL_SUIDGID), -EFBIG);
+    assert_int_equal(stat_of(fx->fs, refused).st_mode & 07777, 06777);
+
+    assert_int_equal(fs_close(fx->fs), 0);
+    fx->fs = open_fs(fx->dir, 4096, 1u << 20);
+    char back[4];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(stat_of(fx->fs, inos[i]).st_mode, S_IFREG | cases[i].after);
+        assert_int_equal(fs_read(fx->fs, inos[i], 0, sizeof(back), back), 4);
+        assert_memory_equal(back, "data", 4);
+    }
 }
 
 static void test_large_write_unaligned(void **state)
@@ -778,8 +824,8 @@ static void test_past_4gib(void **state)
 
     /* the size limit */
     uint64_t limit = (uint64_t)4096 << 40;
-    assert_int_equal(fs_write(fs, ino, limit, "x", 1, false), -EFBIG);
-    assert_int_equal(fs_write(fs, ino, limit - 10, buf, 100, false), 10);
+    assert_int_equal(fs_write(fs, ino, limit, "x", 1, 0), -EFBIG);
+    assert_int_equal(fs_write(fs, ino, limit - 10, buf, 100, 0), 10);
     assert_int_equal((uint64_t)stat_of(fs, ino).st_size, limit);
     struct stat attr, st;
     memset(&attr, 0, sizeof(attr));
@@ -804,12 +850,12 @@ static void test_types_and_missing(void **state)
     uint64_t link = st.st_ino;
     char buf[8];
     assert_int_equal(fs_read(fs, dir, 0, 8, buf), -EISDIR);
-    assert_int_equal(fs_write(fs, dir, 0, "x", 1, false), -EISDIR);
+    assert_int_equal(fs_write(fs, dir, 0, "x", 1, 0), -EISDIR);
     assert_int_equal(fs_read(fs, fifo, 0, 8, buf), -EINVAL);
-    assert_int_equal(fs_write(fs, link, 0, "x", 1, false), -EINVAL);
+    assert_int_equal(fs_write(fs, link, 0, "x", 1, 0), -EINVAL);
     assert_int_equal(fs_lseek(fs, dir, 0, SEEK_DATA), -EISDIR);
     assert_int_equal(fs_read(fs, 999999, 0, 8, buf), -ENOENT);
-    assert_int_equal(fs_write(fs, 999999, 0, "x", 1, false), -ENOENT);
+    assert_int_equal(fs_write(fs, 999999, 0, "x", 1, 0), -ENOENT);
     assert_int_equal(fs_fallocate(fs, 999999, 0, 0, 1), -ENOENT);
     /* the symlink's target is untouched */
     assert_int_equal(fs_readlink(fs, link, buf, sizeof(buf)), 6);
@@ -835,7 +881,7 @@ static void *append_records(void *arg)
     for (int seq = 0; seq < RECORDS; seq++) {
         memset(record, 'a' + a->id, sizeof(record));
         snprintf(record, sizeof(record), "%d:%06d:", a->id, seq);
-        if (fs_write(a->fs, a->ino, 0, record, sizeof(record), true) != RECORD_LEN)
+        if (fs_write(a->fs, a->ino, 0, record, sizeof(record), FS_WRITE_APPEND) != RECORD_LEN)
             return (void *)1;
     }
     return NULL;
@@ -897,6 +943,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_blocks_and_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_times_and_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_kills_suidgid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_write_unaligned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lseek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fallocate, setup, teardown),

@@ -201,7 +201,7 @@ static void write_payload(struct fs *fs, uint64_t ino, uint64_t len)
     char *buf = malloc(len + 1);
     for (uint64_t i = 0; i < len; i++)
         buf[i] = payload_byte(ino, i);
-    assert_int_equal(fs_write(fs, ino, 0, buf, len, false), (ssize_t)len);
+    assert_int_equal(fs_write(fs, ino, 0, buf, len, 0), (ssize_t)len);
     free(buf);
 }
 
@@ -1169,11 +1169,18 @@ static void op_setattr(struct model *m)
         to_set = FS_SET_UID;
         attr.st_uid = n->uid;
     }
+    if (rnd(m, 4) == 0)
+        to_set |= FS_SET_KILL_SUIDGID;
     struct stat st;
     int rc = fs_setattr(m->fs, n->ino, &attr, to_set, &st);
     model_expect(m, OP_SETATTR, rc, 0, "");
-    if (to_set & FS_SET_MODE)
+    if (to_set & FS_SET_MODE) {
         n->mode = (n->mode & S_IFMT) | (attr.st_mode & 07777);
+    } else if ((to_set & FS_SET_KILL_SUIDGID) && !S_ISDIR(n->mode)) {
+        n->mode &= ~(mode_t)S_ISUID;
+        if (n->mode & S_IXGRP)
+            n->mode &= ~(mode_t)S_ISGID;
+    }
     if (to_set & FS_SET_UID)
         n->uid = attr.st_uid;
     if (to_set & FS_SET_GID)
@@ -1637,7 +1644,7 @@ static void test_orphan_lives_until_last_reference(void **state)
         assert_true(has_inode_key(fs, ino));
         check_payload(fs, ino, size);
         /* still writable, and the write persists in the orphan */
-        assert_int_equal(fs_write(fs, ino, size, "tail", 4, false), 4);
+        assert_int_equal(fs_write(fs, ino, size, "tail", 4, 0), 4);
         char tail[128];
         assert_int_equal(fs_read(fs, ino, size, 4, tail), 4);
         assert_memory_equal(tail, "tail", 4);
@@ -2420,6 +2427,47 @@ static void test_lookup_during_replacing_rename(void **state)
     fsck_clean(fx->fs, false);
 }
 
+/* FS_SET_KILL_SUIDGID (a truncate without CAP_FSETID, any chown): a
+ * non-directory loses setuid, and setgid when group-exec is set; a mode
+ * given in the same call wins; a directory keeps its bits. Stored with the
+ * rest of the change. */
+static void test_setattr_kills_suidgid(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct {
+        mode_t mode;
+        int to_set;
+        mode_t after;
+    } cases[] = {
+        {S_IFREG | 06777, FS_SET_SIZE | FS_SET_KILL_SUIDGID, S_IFREG | 0777},
+        {S_IFREG | 06766, FS_SET_SIZE | FS_SET_KILL_SUIDGID, S_IFREG | 02766},
+        {S_IFREG | 06755, FS_SET_UID | FS_SET_GID | FS_SET_KILL_SUIDGID, S_IFREG | 0755},
+        {S_IFREG | 04755, FS_SET_KILL_SUIDGID, S_IFREG | 0755},
+        {S_IFREG | 06777, FS_SET_SIZE, S_IFREG | 06777},
+        {S_IFREG | 06777, FS_SET_UID, S_IFREG | 06777},
+        {S_IFREG | 0755, FS_SET_MODE | FS_SET_KILL_SUIDGID, S_IFREG | 06711},
+        {S_IFIFO | 06777, FS_SET_UID | FS_SET_KILL_SUIDGID, S_IFIFO | 0777},
+        {S_IFDIR | 06775, FS_SET_UID | FS_SET_KILL_SUIDGID, S_IFDIR | 06775},
+    };
+    uint64_t inos[sizeof(cases) / sizeof(cases[0])];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%zu", i);
+        inos[i] = make_node(fx->fs, FS_ROOT_INO, name, cases[i].mode, NULL);
+        struct stat attr, st;
+        memset(&attr, 0, sizeof(attr));
+        attr.st_size = 3;
+        attr.st_uid = 1000;
+        attr.st_gid = 1000;
+        attr.st_mode = 06711;
+        assert_int_equal(fs_setattr(fx->fs, inos[i], &attr, cases[i].to_set, &st), 0);
+        assert_int_equal(st.st_mode, cases[i].after);
+    }
+    reopen(&fx->fs, fx->dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(stat_of(fx->fs, inos[i]).st_mode, cases[i].after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2434,6 +2482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_cross_renames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_during_replacing_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setattr_kills_suidgid, setup, teardown),
         cmocka_unit_test(test_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,15 @@
 /*
  * test_fs_xattr.c — extended attributes of the lsmfs core (fs_xattr.c)
  * over a real kv database, without a mount: the Linux error codes, the
- * CREATE/REPLACE flags, listing, persistence, and the FS_INODE_HAS_XATTRS
- * flag that lets getxattr answer without a kv lookup.
+ * CREATE/REPLACE flags, listing, persistence, the FS_INODE_HAS_XATTRS
+ * flag that lets getxattr answer without a kv lookup, and the removal of
+ * security.capability by writes, truncates and chowns (the server's job
+ * under FUSE_HANDLE_KILLPRIV_V2).
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,130 @@ static void test_has_xattrs_flag(void **state)
     assert_int_equal(value[0], '3');
 }
 
+/* A valid v2 vfs_cap_data (cap_net_raw, effective) — the core stores any
+ * bytes, this is what setcap would store. */
+static const char capability_value[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20};
+
+static void set_capability(struct fs *fs, uint64_t ino)
+{
+    assert_int_equal(
+        fs_setxattr(fs, ino, "security.capability", capability_value, sizeof(capability_value), 0),
+        0);
+}
+
+static bool has_capability(struct fs *fs, uint64_t ino)
+{
+    char value[32];
+    ssize_t n = fs_getxattr(fs, ino, "security.capability", value, sizeof(value));
+    assert_true(n == (ssize_t)sizeof(capability_value) || n == -ENODATA);
+    return n > 0;
+}
+
+static struct stat attr_with_size(off_t size)
+{
+    struct stat attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.st_size = size;
+    return attr;
+}
+
+/* Every change Linux removes a capability on removes it here, in the batch
+ * of the change; the other attributes stay, and the flag stays exact (and
+ * stored). Writes back of cached pages, chmod, utimes and setxattr keep it. */
+static void test_capability_dropped(void **state)
+{
+    struct fixture *fx = *state;
+    struct fs *fs = fx->fs;
+    struct stat st, attr = attr_with_size(0);
+    char value[16];
+
+    /* write: the capability goes, user.keep stays, so does the flag */
+    uint64_t written = create_node(fs, "written", S_IFREG | 0755);
+    set_capability(fs, written);
+    assert_int_equal(fs_setxattr(fs, written, "user.keep", "k", 1, 0), 0);
+    assert_int_equal(fs_write(fs, written, 0, "data", 4, 0), 4);
+    assert_false(has_capability(fs, written));
+    assert_int_equal(fs_getxattr(fs, written, "user.keep", value, sizeof(value)), 1);
+    assert_true(inode_flags(fs, written) & FS_INODE_HAS_XATTRS);
+
+    /* the last attribute: the flag goes with it */
+    uint64_t alone = create_node(fs, "alone", S_IFREG | 0755);
+    set_capability(fs, alone);
+    assert_int_equal(fs_write(fs, alone, 10, "x", 1, FS_WRITE_APPEND), 1);
+    assert_false(has_capability(fs, alone));
+    assert_int_equal(inode_flags(fs, alone) & FS_INODE_HAS_XATTRS, 0);
+    assert_int_equal(fs_listxattr(fs, alone, NULL, 0), 0);
+
+    /* write-back of cached pages, chmod, utimes, other attributes: kept */
+    uint64_t kept = create_node(fs, "kept", S_IFREG | 0755);
+    set_capability(fs, kept);
+    assert_int_equal(fs_write(fs, kept, 0, "cached", 6, FS_WRITE_WRITEBACK), 6);
+    attr.st_mode = 0700;
+    assert_int_equal(fs_setattr(fs, kept, &attr, FS_SET_MODE, &st), 0);
+    assert_int_equal(fs_setattr(fs, kept, &attr, FS_SET_ATIME_NOW | FS_SET_MTIME_NOW, &st), 0);
+    assert_int_equal(fs_setxattr(fs, kept, "user.more", "m", 1, 0), 0);
+    assert_int_equal(fs_removexattr(fs, kept, "user.more"), 0);
+    assert_true(has_capability(fs, kept));
+
+    /* truncate (also to the same size), chown, chgrp, open(O_TRUNC) */
+    static const int changes[] = {FS_SET_SIZE, FS_SET_SIZE, FS_SET_UID, FS_SET_GID, -1};
+    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "change%zu", i);
+        uint64_t ino = create_node(fs, name, S_IFREG | 0755);
+        assert_int_equal(fs_write(fs, ino, 0, "12345", 5, 0), 5);
+        set_capability(fs, ino);
+        attr = attr_with_size(i == 1 ? 5 : 2);
+        attr.st_uid = 4242;
+        attr.st_gid = 4343;
+        if (changes[i] >= 0)
+            assert_int_equal(fs_setattr(fs, ino, &attr, changes[i], &st), 0);
+        else {
+            assert_int_equal(fs_open_file(fs, ino, O_WRONLY | O_TRUNC), 0);
+            fs_release_file(fs, ino);
+        }
+        assert_false(has_capability(fs, ino));
+        assert_int_equal(inode_flags(fs, ino) & FS_INODE_HAS_XATTRS, 0);
+    }
+
+    /* A directory's chown keeps its attributes. */
+    uint64_t dir = create_node(fs, "dir", S_IFDIR | 0755);
+    set_capability(fs, dir);
+    attr.st_uid = 4242;
+    assert_int_equal(fs_setattr(fs, dir, &attr, FS_SET_UID, &st), 0);
+    assert_true(has_capability(fs, dir));
+
+    /* All of it is stored, not only cached. */
+    assert_int_equal(fs_close(fs), 0);
+    fx->fs = fs = open_fs(fx->dir);
+    assert_false(has_capability(fs, written));
+    assert_true(inode_flags(fs, written) & FS_INODE_HAS_XATTRS);
+    assert_int_equal(inode_flags(fs, alone) & FS_INODE_HAS_XATTRS, 0);
+    assert_true(has_capability(fs, kept));
+    assert_true(has_capability(fs, dir));
+}
+
+/* While the flag is clear a write looks for no capability: a key planted
+ * behind the core's back is neither seen nor deleted. */
+static void test_capability_drop_free_without_xattrs(void **state)
+{
+    struct fixture *fx = *state;
+    struct fs *fs = fx->fs;
+    uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
+    char key[FS_KEY_MAX];
+    size_t key_len = fs_key_xattr(key, ino, "security.capability", 19);
+    assert_int_equal(kv_put(fs->db, NULL, fs->meta, key, key_len, "planted", 7), 0);
+    assert_int_equal(fs_write(fs, ino, 0, "data", 4, 0), 4);
+    struct stat st, attr = attr_with_size(1);
+    assert_int_equal(fs_setattr(fs, ino, &attr, FS_SET_SIZE, &st), 0);
+    char *value;
+    size_t value_len;
+    assert_int_equal(kv_get(fs->db, NULL, fs->meta, key, key_len, &value, &value_len), KV_OK);
+    assert_int_equal(value_len, 7);
+    kv_free(value);
+    assert_int_equal(kv_delete(fs->db, NULL, fs->meta, key, key_len), 0);
+}
+
 /* Attributes of neighbouring inodes and of every type stay apart, and
  * survive a reopen. */
 static void test_isolation_and_persistence(void **state)
@@ -268,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_has_xattrs_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolation_and_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capability_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capability_drop_free_without_xattrs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

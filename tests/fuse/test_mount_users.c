@@ -5,8 +5,9 @@
  * forked children take ordinary uids and gids (no /etc/passwd entries
  * needed) and check ownership of what they create, setgid directories,
  * who may chmod/chown/truncate/utime what, permission bits, sticky
- * directories, group membership, the clearing of setuid/setgid bits, and
- * root's overrides, errno by errno.
+ * directories, group membership, the clearing of setuid/setgid bits and
+ * of security.capability, root's overrides, errno by errno, and that a
+ * write(2) or a close(2) costs no extra FUSE round trip (GETXATTR, FLUSH).
  *
  * Runs twice: with the writeback cache (default) and without. Needs root;
  * skipped otherwise.
@@ -14,11 +15,13 @@
 #include "mountutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -693,6 +696,248 @@ static void test_root_chown_clears_setid(void **state)
     expect_owner(at("dir"), 1001, 1001, 02755);
 }
 
+/* Buffered write(2)s (no fsync) by a user without CAP_FSETID clear the
+ * bits at the first write, seen while the file is still open; the other
+ * writes go on normally. Root's buffered writes keep them, also once the
+ * cached pages are written back at close. */
+static void buffered_writes_as_b(struct lsmfs_child *c, void *arg)
+{
+    int fd = open(at("buffered"), O_WRONLY);
+    CHILD_EXPECT(c, fd >= 0);
+    if (fd < 0)
+        return;
+    for (int i = 0; i < 100; i++)
+        CHILD_EXPECT(c, pwrite(fd, "0123456789", 10, i * 10) == 10);
+    child_expect_owner(c, at("buffered"), 1000, 1000, 0777);
+    CHILD_EXPECT_OK(c, close(fd));
+}
+
+static void test_buffered_write_clears_setid(void **state)
+{
+    make_test_dir("buffered-setid", 0777);
+    for (int i = 0; i < 2; i++) {
+        const char *path = at(i == 0 ? "buffered" : "root-buffered");
+        EXPECT_OK(close(EXPECT_OK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0600))));
+        EXPECT_OK(chown(path, 1000, 1000));
+        EXPECT_OK(chmod(path, 06777));
+    }
+    lsmfs_run_child(&user_b, buffered_writes_as_b, NULL);
+    expect_owner(at("buffered"), 1000, 1000, 0777);
+    assert_int_equal(size_of(at("buffered")), 1000);
+
+    int fd = EXPECT_OK(open(at("root-buffered"), O_WRONLY));
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(pwrite(fd, "0123456789", 10, i * 10), 10);
+    expect_owner(at("root-buffered"), 1000, 1000, 06777);
+    EXPECT_OK(close(fd));
+    expect_owner(at("root-buffered"), 1000, 1000, 06777);
+
+    lsmfs_mount_remount(mnt);
+    expect_owner(at("buffered"), 1000, 1000, 0777);
+    expect_owner(at("root-buffered"), 1000, 1000, 06777);
+    assert_int_equal(size_of(at("root-buffered")), 1000);
+}
+
+/* fallocate and copy_file_range (into the file) by a user without
+ * CAP_FSETID clear the bits as a write does; root's keep them. The
+ * requests carry no kill flag: lsmfs learns it from the kernel's SETATTR
+ * that sets nothing, sent just before (see fuse_io.h). */
+static void modify_setid_files_as_b(struct lsmfs_child *c, void *arg)
+{
+    int fd = open(at("fallocate"), O_WRONLY);
+    CHILD_EXPECT(c, fd >= 0);
+    CHILD_EXPECT(c, posix_fallocate(fd, 0, 100000) == 0);
+    CHILD_EXPECT_OK(c, close(fd));
+    int in = open(at("source"), O_RDONLY), out = open(at("copy"), O_WRONLY);
+    CHILD_EXPECT(c, in >= 0 && out >= 0);
+    off_t in_offset = 0, out_offset = 4;
+    CHILD_EXPECT(c, copy_file_range(in, &in_offset, out, &out_offset, 3, 0) == 3);
+    close(in);
+    close(out);
+}
+
+static void test_fallocate_and_copy_clear_setid(void **state)
+{
+    make_test_dir("other-writes", 0777);
+    static const char *const names[] = {"fallocate", "copy", "root-fallocate", "root-copy"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *path = at("%s", names[i]);
+        int fd = EXPECT_OK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0600));
+        assert_int_equal(write(fd, "0123456789", 10), 10);
+        EXPECT_OK(close(fd));
+        EXPECT_OK(chown(path, 1000, 1000));
+        EXPECT_OK(chmod(path, 06777));
+    }
+    int fd = EXPECT_OK(open(at("source"), O_WRONLY | O_CREAT | O_EXCL, 0644));
+    assert_int_equal(write(fd, "src", 3), 3);
+    EXPECT_OK(close(fd));
+
+    lsmfs_run_child(&user_b, modify_setid_files_as_b, NULL);
+    fd = EXPECT_OK(open(at("root-fallocate"), O_WRONLY));
+    assert_int_equal(posix_fallocate(fd, 0, 100000), 0);
+    EXPECT_OK(close(fd));
+    int in = EXPECT_OK(open(at("source"), O_RDONLY));
+    int out = EXPECT_OK(open(at("root-copy"), O_WRONLY));
+    off_t in_offset = 0, out_offset = 4;
+    assert_int_equal(copy_file_range(in, &in_offset, out, &out_offset, 3, 0), 3);
+    EXPECT_OK(close(in));
+    EXPECT_OK(close(out));
+
+    for (int round = 0; round < 2; round++) {
+        expect_owner(at("fallocate"), 1000, 1000, 0777);
+        expect_owner(at("copy"), 1000, 1000, 0777);
+        expect_owner(at("root-fallocate"), 1000, 1000, 06777);
+        expect_owner(at("root-copy"), 1000, 1000, 06777);
+        assert_int_equal(size_of(at("fallocate")), 100000);
+        if (round == 0)
+            lsmfs_mount_remount(mnt);
+    }
+}
+
+/* ---- security.capability ---- */
+
+/* A valid v2 vfs_cap_data (cap_net_raw, effective), as setcap stores it:
+ * the kernel checks the format before the value reaches lsmfs. */
+static const unsigned char capability[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20};
+
+static bool has_capability(const char *path)
+{
+    unsigned char value[64];
+    ssize_t n = getxattr(path, "security.capability", value, sizeof(value));
+    if (n < 0 && errno != ENODATA)
+        fail_msg("getxattr %s: %s", path, strerror(errno));
+    if (n >= 0 && (n != (ssize_t)sizeof(capability) || memcmp(value, capability, (size_t)n) != 0))
+        fail_msg("%s: security.capability changed", path);
+    return n >= 0;
+}
+
+static void write_capability_file_as_b(struct lsmfs_child *c, void *arg)
+{
+    int fd = open(at("user-write"), O_WRONLY);
+    CHILD_EXPECT(c, fd >= 0);
+    CHILD_EXPECT(c, write(fd, "b", 1) == 1);
+    CHILD_EXPECT_OK(c, close(fd));
+    CHILD_EXPECT_OK(c, truncate(at("user-truncate"), 3));
+}
+
+/* As on ext4: a write (by anyone), a truncate and a chown remove a file's
+ * capability; chmod, utimes and a capability set between the write(2) and
+ * the close(2) (cp -a does so) keep it; other attributes stay. */
+static void test_capability_removed(void **state)
+{
+    make_test_dir("caps", 0777);
+    static const char *const names[] = {"root-write",    "user-write", "truncate",
+                                        "user-truncate", "chown",      "chgrp",
+                                        "chmod",         "utimes",     "set-before-close"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *path = at("%s", names[i]);
+        int fd = EXPECT_OK(open(path, O_WRONLY | O_CREAT | O_EXCL, 0666));
+        assert_int_equal(write(fd, "0123456789", 10), 10);
+        EXPECT_OK(close(fd));
+        EXPECT_OK(chmod(path, 0666)); /* past the umask */
+        if (strcmp(names[i], "set-before-close") != 0)
+            EXPECT_OK(setxattr(path, "security.capability", capability, sizeof(capability), 0));
+        EXPECT_OK(setxattr(path, "user.keep", "k", 1, 0));
+        assert_true(has_capability(path) == (strcmp(names[i], "set-before-close") != 0));
+    }
+    int fd = EXPECT_OK(open(at("root-write"), O_WRONLY));
+    assert_int_equal(pwrite(fd, "ab", 2, 0), 2);
+    EXPECT_OK(close(fd));
+    lsmfs_run_child(&user_b, write_capability_file_as_b, NULL);
+    EXPECT_OK(truncate(at("truncate"), 5));
+    EXPECT_OK(chown(at("chown"), 1000, (gid_t)-1));
+    EXPECT_OK(chown(at("chgrp"), (uid_t)-1, 1000));
+    EXPECT_OK(chmod(at("chmod"), 0755));
+    EXPECT_OK(utimensat(AT_FDCWD, at("utimes"), NULL, 0));
+    fd = EXPECT_OK(open(at("set-before-close"), O_WRONLY));
+    assert_int_equal(pwrite(fd, "abc", 3, 0), 3);
+    EXPECT_OK(fsetxattr(fd, "security.capability", capability, sizeof(capability), 0));
+    EXPECT_OK(close(fd));
+
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            const char *path = at("%s", names[i]);
+            bool kept = strcmp(names[i], "chmod") == 0 || strcmp(names[i], "utimes") == 0 ||
+                        strcmp(names[i], "set-before-close") == 0;
+            if (has_capability(path) != kept)
+                fail_msg("%s: security.capability %s", names[i], kept ? "lost" : "kept");
+            char value[4];
+            assert_int_equal(getxattr(path, "user.keep", value, sizeof(value)), 1);
+        }
+        if (round == 0)
+            lsmfs_mount_remount(mnt);
+    }
+}
+
+/* ---- FUSE round trips ---- */
+
+/* The count of `opcode` requests on the "fuse requests:" line of `lsmfs
+ * stats` (0 when never seen). */
+static uint64_t request_count(const char *stats, const char *opcode)
+{
+    static const char label[] = "fuse requests:";
+    const char *line = strstr(stats, label);
+    if (line == NULL)
+        fail_msg("no \"%s\" in lsmfs stats output:\n%s", label, stats);
+    const char *end = strchr(line, '\n');
+    if (end == NULL)
+        end = line + strlen(line);
+    size_t n = strlen(opcode);
+    for (const char *p = line + sizeof(label) - 1; p < end; p++) {
+        /* entries: " NAME count" separated by "," */
+        if ((p[-1] == ' ' && (p[-2] == ':' || p[-2] == ',')) && (size_t)(end - p) > n &&
+            memcmp(p, opcode, n) == 0 && p[n] == ' ')
+            return strtoull(p + n + 1, NULL, 10);
+    }
+    return 0;
+}
+
+/* Under FUSE_HANDLE_KILLPRIV_V2 (when the kernel offers it) the kernel
+ * asks for security.capability once per inode, not before every write(2);
+ * with no flush handler it sends FLUSH at most once per mount. */
+static void test_round_trips(void **state)
+{
+    make_test_dir("round-trips", 0755);
+    char *before = lsmfs_mount_stats(mnt);
+    bool offered = strstr(before, "handle_killpriv_v2 off (the kernel does not offer it)") == NULL;
+    if (offered && strstr(before, "handle_killpriv_v2 on") == NULL)
+        fail_msg("the kernel offers FUSE_HANDLE_KILLPRIV_V2 but it is not on:\n%s", before);
+
+    int fd = EXPECT_OK(open(at("file"), O_WRONLY | O_CREAT | O_EXCL, 0644));
+    char buf[100];
+    memset(buf, 'w', sizeof(buf));
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    EXPECT_OK(close(fd));
+    assert_int_equal(size_of(at("file")), 1000 * (off_t)sizeof(buf));
+    char *after_writes = lsmfs_mount_stats(mnt);
+
+    for (int i = 0; i < 100; i++) {
+        fd = EXPECT_OK(open(at("file"), O_WRONLY));
+        assert_int_equal(pwrite(fd, "c", 1, i), 1);
+        EXPECT_OK(close(fd));
+    }
+    char *after_closes = lsmfs_mount_stats(mnt);
+
+    uint64_t getxattrs =
+        request_count(after_writes, "GETXATTR") - request_count(before, "GETXATTR");
+    uint64_t writes = request_count(after_writes, "WRITE") - request_count(before, "WRITE");
+    uint64_t flushes = request_count(after_closes, "FLUSH") - request_count(after_writes, "FLUSH");
+    uint64_t flushes_ever = request_count(after_closes, "FLUSH");
+    print_message("1000 write(2)s: %llu GETXATTR, %llu WRITE requests; 100 closes: %llu FLUSH "
+                  "(%llu since the mount)%s\n",
+                  (unsigned long long)getxattrs, (unsigned long long)writes,
+                  (unsigned long long)flushes, (unsigned long long)flushes_ever,
+                  offered ? "" : " (no HANDLE_KILLPRIV_V2: GETXATTR not bounded)");
+    free(before);
+    free(after_writes);
+    free(after_closes);
+    if (offered)
+        assert_true(getxattrs <= 2);
+    assert_true(flushes <= 1);
+    assert_true(flushes_ever <= 1);
+}
+
 /* ---- root ---- */
 
 static void make_locked_as_a(struct lsmfs_child *c, void *arg)
@@ -742,11 +987,19 @@ static void test_root_reads_anything(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        USERS_TEST(test_new_files_get_creator_ids), USERS_TEST(test_setgid_directory),
-        USERS_TEST(test_owner_changes_own_file),    USERS_TEST(test_other_user_cannot_change),
-        USERS_TEST(test_permission_bits),           USERS_TEST(test_sticky_directory),
-        USERS_TEST(test_write_clears_setid),        USERS_TEST(test_root_chown_clears_setid),
+        USERS_TEST(test_new_files_get_creator_ids),
+        USERS_TEST(test_setgid_directory),
+        USERS_TEST(test_owner_changes_own_file),
+        USERS_TEST(test_other_user_cannot_change),
+        USERS_TEST(test_permission_bits),
+        USERS_TEST(test_sticky_directory),
+        USERS_TEST(test_write_clears_setid),
+        USERS_TEST(test_root_chown_clears_setid),
         USERS_TEST(test_root_reads_anything),
+        USERS_TEST(test_buffered_write_clears_setid),
+        USERS_TEST(test_fallocate_and_copy_clear_setid),
+        USERS_TEST(test_capability_removed),
+        USERS_TEST(test_round_trips),
     };
     int failed = cmocka_run_group_tests_name("users_writeback_cache", tests, setup_writeback,
                                              teardown_group);
