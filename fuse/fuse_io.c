@@ -133,7 +133,11 @@ static void note_request(const char *buf, size_t len)
         }
         break;
     case FUSE_WRITE:
-        write_order_arrived(header.nodeid, header.unique);
+        if (body_len >= sizeof(struct fuse_write_in)) {
+            struct fuse_write_in in;
+            memcpy(&in, body, sizeof(in));
+            write_order_arrived(header.nodeid, header.unique, in.offset, in.size);
+        }
         current.kill_suidgid =
             body_u32(body, body_len, offsetof(struct fuse_write_in, write_flags), &value) &&
             (value & FUSE_WRITE_KILL_SUIDGID);

@@ -306,12 +306,12 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         flags |= FS_WRITE_KILL_SUIDGID;
     if (fi->writepage)
         flags |= FS_WRITE_WRITEBACK;
-    /* Concurrent WRITEs of a file commit in the order the kernel sent them
-     * (see write_order.h: sequential files then compact by moving). */
+    /* The WRITEs of a sequential stream commit in file order (see
+     * write_order.h: sequential files then compact by moving). */
     uint64_t unique = fuse_io_current_unique(FUSE_WRITE, ino);
-    write_order_wait_turn(ino, unique);
+    write_order_wait_turn(ino, unique, (uint64_t)off);
     ssize_t n = fs_write(fs_of(req), ino, (uint64_t)off, buf, size, flags);
-    write_order_done(ino, unique);
+    write_order_done(ino, unique, (uint64_t)off, n > 0 ? (uint64_t)n : 0);
     if (n < 0)
         reply_status(req, (int)n);
     else

@@ -22,6 +22,7 @@
 
 #include "fsck.h"
 #include "fuse_io.h"
+#include "write_order.h"
 #include "lowlevel.h"
 #include "schema.h"
 
@@ -474,8 +475,11 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
     report(report_fd, "");
 
     if (c->single_thread) {
+        write_order_set_max_grace_waiters(0); /* the one thread must never wait */
         rc = fuse_session_loop(se);
     } else {
+        /* Keep workers free to read the writes others wait for. */
+        write_order_set_max_grace_waiters(c->max_threads > 2 ? (int)c->max_threads / 2 : 0);
         struct fuse_loop_config *loop = fuse_loop_cfg_create();
         fuse_loop_cfg_set_max_threads(loop, c->max_threads);
         fuse_loop_cfg_set_idle_threads(loop, c->max_threads / 2 > 0 ? c->max_threads / 2 : 1);
