@@ -423,6 +423,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
         size = (size_t)(limit - offset);
     if (size > SSIZE_MAX)
         size = SSIZE_MAX;
+    struct fs_inode before = inode;
     kv_write_batch *batch = kv_write_batch_create();
     rc = write_blocks(fs, batch, ino, &inode, offset, buf, size);
     if (rc == 0 && !(flags & FS_WRITE_WRITEBACK))
@@ -434,7 +435,10 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
             inode.size = offset + size;
         if (!fs->options.kernel_write_times)
             inode.mtime_ns = inode.ctime_ns = fs_now_ns();
-        fs_batch_put_inode(fs, batch, ino, &inode);
+        /* An overwrite inside the file, with the kernel keeping the times,
+         * leaves the record as it is: the batch is the data alone. */
+        if (memcmp(&before, &inode, sizeof(inode)) != 0)
+            fs_batch_put_inode(fs, batch, ino, &inode);
         rc = fs_commit(fs, batch);
     }
     if (rc == 0)
