@@ -260,9 +260,14 @@ static int check_batch_order(const kv_write_batch *batch, kv_seq replayed_up_to)
 /* Replays one WAL into the memtables. Full memtables become immutable
  * (flushed once the background threads run). *replayed_up_to is the last
  * sequence replayed from earlier WALs on entry, and from this one on
- * return. */
-static int replay_wal(kv_db *db, uint64_t number, kv_seq *replayed_up_to)
+ * return. The WAL is then made durable as read: a torn tail is cut off
+ * (*torn set) and the file synced, so that the writes recovered from it
+ * stay a prefix of what later WALs add. */
+static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *replayed_up_to,
+                      bool *baseline, bool *torn, bool *hole_before)
 {
+    *torn = false;
+    *hole_before = false;
     char *path = kv_log_file_name(db->path, number);
     const char *name = strrchr(path, '/') + 1;
     kv_random *file;
@@ -281,6 +286,26 @@ static int replay_wal(kv_db *db, uint64_t number, kv_seq *replayed_up_to)
     while ((rc = kv_log_reader_read_record(reader, &record, &scratch)) == 1) {
         uint64_t offset = kv_log_reader_last_record_offset(reader);
         rc = kv_write_batch_set_contents(&batch, record);
+        if (rc == 0 && kv_write_batch_count(&batch) == 0) {
+            /* A marker (kv_db_new_wal): the WALs before must have held
+             * writes up to its sequence. Without WALs before to compare
+             * with, it is where the sequences start. */
+            kv_seq marker = kv_write_batch_sequence(&batch);
+            if (check_marker && records == 0 && marker > *replayed_up_to) {
+                kv_info_log_printf(db->info_log,
+                                   "%s: the WALs before it end at sequence %" PRIu64
+                                   ", it follows %" PRIu64
+                                   ": writes between were lost in a power cut",
+                                   name, *replayed_up_to, kv_write_batch_sequence(&batch));
+                *hole_before = true;
+                break;
+            }
+            if (marker > *replayed_up_to)
+                *replayed_up_to = marker;
+            *baseline = true;
+            records++;
+            continue;
+        }
         if (rc == 0)
             rc = check_batch_order(&batch, *replayed_up_to);
         if (rc == 0) {
@@ -296,6 +321,7 @@ static int replay_wal(kv_db *db, uint64_t number, kv_seq *replayed_up_to)
             break;
         }
         records++;
+        *baseline = true;
         kv_seq last = kv_write_batch_sequence(&batch) + kv_write_batch_count(&batch) - 1;
         if (kv_write_batch_count(&batch) > 0)
             *replayed_up_to = last;
@@ -312,10 +338,19 @@ static int replay_wal(kv_db *db, uint64_t number, kv_seq *replayed_up_to)
             }
         }
     }
-    if (rc == 0 && kv_log_reader_dropped_tail(reader) > 0)
+    uint64_t dropped = kv_log_reader_dropped_tail(reader);
+    if (*hole_before) {
+        rc = 0; /* the caller drops this WAL and the later ones */
+    } else if (rc == 0 && dropped > 0) {
         kv_info_log_printf(db->info_log, "%s: ignored a torn final record of %" PRIu64 " bytes",
-                           name, kv_log_reader_dropped_tail(reader));
-    kv_info_log_printf(db->info_log, "recovered %" PRIu64 " records from %s", records, name);
+                           name, dropped);
+        *torn = true;
+        rc = kv_env_truncate(db->env, path, file->size - dropped);
+    }
+    if (rc == 0 && !*hole_before)
+        rc = kv_env_sync_file(db->env, path);
+    if (!*hole_before)
+        kv_info_log_printf(db->info_log, "recovered %" PRIu64 " records from %s", records, name);
     kv_write_batch_free(&batch);
     kv_buf_free(&scratch);
     kv_log_reader_destroy(reader);
@@ -370,16 +405,46 @@ static int recover_files(kv_db *db)
     kv_env_free_names(names, count);
     qsort(wals, num_wals, sizeof(uint64_t), compare_u64);
     kv_seq replayed_up_to = 0;
-    for (size_t i = 0; i < num_wals && rc == 0; i++) {
-        rc = replay_wal(db, wals[i], &replayed_up_to);
+    size_t replayed = 0;
+    /* A marker is checked against the WALs replayed before it once they
+     * have shown where the sequences stood (the first WAL replayed follows
+     * flushed ones, whose sequences are not counted here). */
+    bool baseline = false;
+    for (; replayed < num_wals && rc == 0; replayed++) {
+        bool torn = false, hole_before = false;
+        rc = replay_wal(db, wals[replayed], baseline, &replayed_up_to, &baseline, &torn,
+                        &hole_before);
+        if (rc == 0 && hole_before)
+            break; /* this one and the later ones are dropped */
         if (rc == 0) {
-            char *path = kv_log_file_name(db->path, wals[i]);
+            char *path = kv_log_file_name(db->path, wals[replayed]);
             uint64_t size = 0;
             kv_env_file_size(path, &size);
             free(path);
-            kv_db_add_alive_wal(db, wals[i], size);
+            kv_db_add_alive_wal(db, wals[replayed], size);
+        }
+        if (rc == 0 && torn) {
+            replayed++;
+            break;
         }
     }
+    /* A torn WAL that is not the last, or a WAL whose marker shows that
+     * the ones before it lost writes: a power cut came before they were
+     * synced. Every promise of durability syncs the older WALs first
+     * (kv_db_sync_closed_wals), so nothing in the newer ones was promised,
+     * and replaying them would break the prefix: they are removed. */
+    for (size_t i = replayed; i < num_wals && rc == 0; i++) {
+        char *path = kv_log_file_name(db->path, wals[i]);
+        kv_info_log_printf(db->info_log,
+                           "%06" PRIu64 ".log: dropped, it follows WALs that lost writes in a "
+                           "power cut (its own were not synced either)",
+                           wals[i]);
+        rc = kv_env_remove(db->env, path);
+        free(path);
+        if (rc == 0 && i + 1 == num_wals)
+            rc = kv_env_sync_dir(db->env, db->path);
+    }
+    db->wal_appended_seq = replayed_up_to;
     free(wals);
     return rc;
 }
@@ -391,6 +456,9 @@ static void db_free(kv_db *db)
     free(db->cfs);
     if (db->wal)
         kv_log_writer_close(db->wal);
+    for (size_t i = 0; i < db->num_unsynced_wals; i++)
+        kv_writable_close(db->unsynced_wals[i]);
+    free(db->unsynced_wals);
     kv_version_set_free(&db->versions);
     if (db->table_cache)
         kv_table_cache_destroy(db->table_cache);
@@ -408,6 +476,7 @@ static void db_free(kv_db *db)
     if (db->lock)
         kv_env_unlock_file(db->lock);
     pthread_mutex_destroy(&db->mutex);
+    pthread_mutex_destroy(&db->wal_sync_mutex);
     pthread_cond_destroy(&db->bg_cv);
     free(db->path);
     free(db);
@@ -437,6 +506,10 @@ static int open_locked(kv_db *db, bool exists)
     rc = recover_files(db);
     if (rc != 0)
         return rc;
+    /* The first new WAL's marker: what the WALs kept hold (the last
+     * sequence may be past it: numbers burnt by failed writes). */
+    if (db->num_alive_wals == 0)
+        db->wal_appended_seq = kv_version_set_last_sequence(&db->versions);
     /* A fresh MANIFEST holding just the current state, then a new WAL. */
     rc = kv_version_set_write_snapshot(&db->versions);
     if (rc == 0)
@@ -481,6 +554,7 @@ int kv_open(const kv_options *options, const char *path, kv_db **out)
     db->options = *options;
     db->env = options->env ? options->env : kv_env_posix();
     pthread_mutex_init(&db->mutex, NULL);
+    pthread_mutex_init(&db->wal_sync_mutex, NULL);
     pthread_cond_init(&db->bg_cv, NULL);
     db->snapshots.next = db->snapshots.prev = &db->snapshots;
     kv_flush_scheduler_init(&db->flush_scheduler);
@@ -541,6 +615,14 @@ int kv_close(kv_db *db)
         rc = kv_log_writer_close(db->wal);
         db->wal = NULL;
     }
+    /* Closed WALs still unsynced are closed as they are: nothing promised
+     * their durability (and recovery copes with their loss). */
+    for (size_t i = 0; i < db->num_unsynced_wals; i++) {
+        int close_rc = kv_writable_close(db->unsynced_wals[i]);
+        if (rc == 0)
+            rc = close_rc;
+    }
+    db->num_unsynced_wals = 0;
     if (rc == 0 && db->bg_error != 0)
         rc = kv_error(db->bg_error, "%s", db->bg_errmsg);
     kv_info_log_printf(db->info_log, "closed");

@@ -83,11 +83,23 @@ struct kv_db {
     /* WAL */
     kv_log_writer *wal;
     uint64_t wal_number;
-    bool wal_broken;      /* a failed append: switch to a new WAL first */
-    uint64_t *alive_wals; /* numbers of WAL files on disk, ascending */
+    /* The last sequence appended to a WAL (recovered ones included); each
+     * new WAL begins with it (a marker: see kv_db_new_wal). */
+    kv_seq wal_appended_seq;
+    uint64_t wal_marker_size;  /* the current WAL's size holding just its marker */
+    bool wal_broken;           /* a failed append: switch to a new WAL first */
+    uint64_t *alive_wals;      /* numbers of WAL files on disk, ascending */
     uint64_t *alive_wal_sizes; /* their sizes (the current one's: 0 until closed) */
     size_t num_alive_wals, alive_wals_cap;
     uint64_t alive_wal_bytes; /* sum of alive_wal_sizes */
+    /* Closed WALs not synced yet, oldest first, their files still open
+     * (see kv_db_sync_closed_wals). */
+    kv_writable **unsynced_wals;
+    size_t num_unsynced_wals, unsynced_wals_cap;
+    /* Held while closed WALs are synced, so that no one counts on a WAL
+     * being durable while an older one is still being synced. Taken before
+     * the mutex, never while holding it. */
+    pthread_mutex_t wal_sync_mutex;
     /* A flush or compaction failed for lack of space and none has
      * succeeded since: writes that would have to wait for one are refused
      * with KV_NO_SPACE instead (the wait could last until space is freed). */
@@ -150,6 +162,14 @@ void kv_db_log_read_error(kv_db *db, int status);
 
 /* db_write.c */
 void kv_db_add_alive_wal(kv_db *db, uint64_t number, uint64_t size);
+
+/* Syncs (and closes) every closed WAL not synced yet, oldest first. Every
+ * promise of durability calls it before it makes anything newer durable:
+ * a synced write or kv_sync_wal before syncing the current WAL, a flush
+ * before its MANIFEST edit. What survives a power cut is then a prefix of
+ * the writes, which recovery relies on (a torn WAL ends the replay; see
+ * db.c). Call without the mutex. */
+int kv_db_sync_closed_wals(kv_db *db);
 /* Syncs and closes the current WAL (if any) and opens a new one. Requires
  * the mutex and the write queue (or exclusive use during open). */
 int kv_db_new_wal(kv_db *db);

@@ -56,22 +56,91 @@ static void note_closed_wal_size(kv_db *db, uint64_t size)
     }
 }
 
-/* Closes the current WAL (synced first, so that a later synced write in the
- * next WAL can never survive a power cut that this one's tail does not:
- * what survives is always a prefix) and opens a new one. Requires the
- * mutex and the write queue. */
+/* Most closed WALs left unsynced; past this a switch syncs them at once. */
+#define MAX_UNSYNCED_WALS 16
+
+int kv_db_sync_closed_wals(kv_db *db)
+{
+    int rc = 0;
+    pthread_mutex_lock(&db->wal_sync_mutex);
+    for (;;) {
+        pthread_mutex_lock(&db->mutex);
+        kv_writable *file = NULL;
+        if (db->num_unsynced_wals > 0) {
+            file = db->unsynced_wals[0];
+            db->num_unsynced_wals--;
+            memmove(db->unsynced_wals, db->unsynced_wals + 1,
+                    db->num_unsynced_wals * sizeof(kv_writable *));
+        }
+        pthread_mutex_unlock(&db->mutex);
+        if (file == NULL)
+            break;
+        rc = kv_writable_sync(file);
+        if (rc == 0) {
+            atomic_fetch_add(&db->stats.wal_syncs, 1);
+            kv_writable_close(file); /* flushed and synced: nothing to fail */
+            continue;
+        }
+        /* The WAL's tail may never reach the disk (a failed fsync may drop
+         * the pages), so no later write can be promised durable: the
+         * database stops taking writes, as after a failed WAL append. The
+         * file stays listed (kv_close closes it). */
+        char message[512];
+        kv_error_copy(message, sizeof(message));
+        pthread_mutex_lock(&db->mutex);
+        if (db->num_unsynced_wals == db->unsynced_wals_cap) {
+            db->unsynced_wals_cap *= 2;
+            db->unsynced_wals =
+                kv_realloc(db->unsynced_wals, db->unsynced_wals_cap * sizeof(kv_writable *));
+        }
+        memmove(db->unsynced_wals + 1, db->unsynced_wals,
+                db->num_unsynced_wals * sizeof(kv_writable *));
+        db->unsynced_wals[0] = file;
+        db->num_unsynced_wals++;
+        kv_error(KV_IO_ERROR, "WAL: syncing %s failed (%s); reopen the database", file->path,
+                 message);
+        kv_db_set_bg_error(db, KV_IO_ERROR);
+        pthread_mutex_unlock(&db->mutex);
+        rc = kv_error(KV_IO_ERROR, "WAL: syncing %s failed (%s)", file->path, message);
+        break;
+    }
+    pthread_mutex_unlock(&db->wal_sync_mutex);
+    return rc;
+}
+
+/* Closes the current WAL and opens a new one. The closed WAL is not synced
+ * here (that would stall the writers for as long as its bytes take to
+ * reach the disk): it joins unsynced_wals, synced by the next promise of
+ * durability (kv_db_sync_closed_wals). Requires the mutex and the write
+ * queue. */
 int kv_db_new_wal(kv_db *db)
 {
     int rc;
     if (db->wal != NULL) {
-        rc = kv_writable_sync(kv_log_writer_file(db->wal));
-        if (rc != 0)
-            return rc;
-        note_closed_wal_size(db, kv_log_writer_file(db->wal)->size);
-        rc = kv_log_writer_close(db->wal);
+        kv_writable *closed = kv_log_writer_detach(db->wal);
         db->wal = NULL;
-        if (rc != 0)
-            return rc;
+        note_closed_wal_size(db, closed->size);
+        if (db->num_unsynced_wals == db->unsynced_wals_cap) {
+            db->unsynced_wals_cap = db->unsynced_wals_cap ? 2 * db->unsynced_wals_cap : 4;
+            db->unsynced_wals =
+                kv_realloc(db->unsynced_wals, db->unsynced_wals_cap * sizeof(kv_writable *));
+        }
+        db->unsynced_wals[db->num_unsynced_wals++] = closed;
+        if (db->num_unsynced_wals > MAX_UNSYNCED_WALS) {
+            /* Flushes are not keeping up: bound the open descriptors by
+             * syncing the oldest here. (Syncing is no promise, so this need
+             * not wait for wal_sync_mutex.) */
+            kv_writable *oldest = db->unsynced_wals[0];
+            db->num_unsynced_wals--;
+            memmove(db->unsynced_wals, db->unsynced_wals + 1,
+                    db->num_unsynced_wals * sizeof(kv_writable *));
+            rc = kv_writable_sync(oldest);
+            int close_rc = kv_writable_close(oldest);
+            if (rc == 0)
+                rc = close_rc;
+            if (rc != 0) /* as in kv_db_sync_closed_wals: no more promises */
+                return kv_db_set_bg_error(db, rc);
+        }
     }
     uint64_t number = kv_version_set_new_file_number(&db->versions);
     char *path = kv_log_file_name(db->path, number);
@@ -92,6 +161,26 @@ int kv_db_new_wal(kv_db *db)
     db->wal = kv_log_writer_create(file);
     db->wal_number = number;
     db->wal_broken = false;
+    /* The marker: an empty batch (no write makes one: kv_write skips them)
+     * whose sequence is the last one appended to the WALs before. Recovery
+     * compares it with what it replayed from them: less means an older
+     * WAL lost writes in a power cut (it was not synced yet), and this one
+     * must not be replayed (see recover_files in db.c). */
+    kv_write_batch marker;
+    kv_write_batch_init(&marker);
+    kv_write_batch_set_sequence(&marker, db->wal_appended_seq);
+    rc = kv_log_writer_add_record(db->wal, kv_write_batch_contents(&marker));
+    kv_write_batch_free(&marker);
+    /* Durable at once (a few bytes), so that every WAL recovery finds
+     * carries its marker. */
+    if (rc == 0)
+        rc = kv_writable_sync(file);
+    if (rc != 0) {
+        kv_log_writer_close(db->wal);
+        db->wal = NULL;
+        return rc;
+    }
+    db->wal_marker_size = file->size;
     kv_db_add_alive_wal(db, number, 0);
     /* Families holding nothing unflushed need no WAL older than this one. */
     for (size_t i = 0; i < db->num_cfs; i++) {
@@ -138,7 +227,7 @@ static void limit_total_wal_size(kv_db *db, kv_cf *switched)
 
 int kv_db_switch_memtable(kv_db *db, kv_cf *cf)
 {
-    if (db->wal == NULL || kv_log_writer_file(db->wal)->size > 0) {
+    if (db->wal == NULL || kv_log_writer_file(db->wal)->size > db->wal_marker_size) {
         int rc = kv_db_new_wal(db);
         if (rc != 0)
             return rc;
@@ -333,6 +422,8 @@ static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync, bool *dura
     int rc = kv_log_writer_add_record(db->wal, kv_write_batch_contents(group));
     if (rc == 0)
         rc = kv_writable_flush(file);
+    if (rc == 0 && sync)
+        rc = kv_db_sync_closed_wals(db); /* older WALs first: a prefix survives */
     if (rc == 0 && sync) {
         rc = kv_writable_sync(file);
         atomic_fetch_add(&db->stats.wal_syncs, 1);
@@ -340,6 +431,8 @@ static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync, bool *dura
     if (rc == 0) {
         atomic_fetch_add(&db->stats.wal_bytes, file->size - good_size);
         atomic_fetch_add(&db->stats.wal_writes, 1);
+        if (kv_write_batch_count(group) > 0)
+            db->wal_appended_seq = kv_write_batch_sequence(group) + kv_write_batch_count(group) - 1;
         return 0;
     }
     char message[512];
@@ -577,13 +670,13 @@ void kv_write_batch_delete_range(kv_write_batch *batch, kv_cf *cf, const void *b
 static int sync_wal_op(kv_db *db, void *arg)
 {
     (void)arg;
-    if (db->wal == NULL)
-        return 0;
     /* The queue keeps every other writer away from the WAL: the mutex need
      * not be held across the fsync. */
-    kv_writable *file = kv_log_writer_file(db->wal);
+    kv_writable *file = db->wal != NULL ? kv_log_writer_file(db->wal) : NULL;
     pthread_mutex_unlock(&db->mutex);
-    int rc = kv_writable_sync(file);
+    int rc = kv_db_sync_closed_wals(db);
+    if (rc == 0 && file != NULL)
+        rc = kv_writable_sync(file);
     pthread_mutex_lock(&db->mutex);
     if (rc == 0)
         atomic_fetch_add(&db->stats.wal_syncs, 1);

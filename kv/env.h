@@ -58,6 +58,8 @@ struct kv_env_ops {
     int (*remove)(kv_env *env, const char *path);
     int (*sync_dir)(kv_env *env, const char *dir);
     int (*truncate)(kv_env *env, const char *path, uint64_t size);
+    /* fsync of an existing file by its path (after recovery reads it). */
+    int (*sync_file)(kv_env *env, const char *path);
 };
 
 struct kv_env {
@@ -103,6 +105,8 @@ int kv_env_rename(kv_env *env, const char *from, const char *to);
 int kv_env_remove(kv_env *env, const char *path);
 int kv_env_sync_dir(kv_env *env, const char *dir);
 int kv_env_truncate(kv_env *env, const char *path, uint64_t size);
+/* fsync of the existing file at path. */
+int kv_env_sync_file(kv_env *env, const char *path);
 
 /* These act on the real file system directly (the fault env need not see
  * them): directory listing, creation, existence, size, and the LOCK. */

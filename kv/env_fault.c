@@ -474,6 +474,27 @@ static int fault_truncate(kv_env *env, const char *path, uint64_t size)
     return rc;
 }
 
+static int fault_sync_file(kv_env *env, const char *path)
+{
+    struct fault_env *fe = fault_of(env);
+    char *norm = normalize_path(path);
+    pthread_mutex_lock(&fe->mu);
+    int rc = injected_error(fe, "sync", path);
+    if (rc == 0)
+        rc = fe->base->ops->sync_file(fe->base, path);
+    uint64_t size = 0;
+    if (rc == 0)
+        rc = kv_env_file_size(path, &size);
+    if (rc == 0) {
+        struct fault_file *f = find_file_by_path(fe, norm);
+        if (f != NULL) /* a file not tracked counts as synced already */
+            f->synced = size;
+    }
+    pthread_mutex_unlock(&fe->mu);
+    free(norm);
+    return rc;
+}
+
 static const struct kv_env_ops fault_ops = {
     .new_writable = fault_new_writable,
     .writable_write = fault_writable_write,
@@ -486,6 +507,7 @@ static const struct kv_env_ops fault_ops = {
     .remove = fault_remove,
     .sync_dir = fault_sync_dir,
     .truncate = fault_truncate,
+    .sync_file = fault_sync_file,
 };
 
 /* ---- public ---- */

@@ -203,6 +203,23 @@ static int posix_truncate(kv_env *env, const char *path, uint64_t size)
     return 0;
 }
 
+static int posix_sync_file(kv_env *env, const char *path)
+{
+    (void)env;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kv_error_errno(errno, "open", path);
+    int rc = 0;
+    while (fdatasync(fd) != 0) {
+        if (errno != EINTR) {
+            rc = kv_error_errno(errno, "fdatasync", path);
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
 static const struct kv_env_ops posix_ops = {
     .new_writable = posix_new_writable,
     .writable_write = posix_writable_write,
@@ -215,6 +232,7 @@ static const struct kv_env_ops posix_ops = {
     .remove = posix_remove,
     .sync_dir = posix_sync_dir,
     .truncate = posix_truncate,
+    .sync_file = posix_sync_file,
 };
 
 static kv_env posix_env = {&posix_ops, NULL};
@@ -438,6 +456,11 @@ int kv_env_remove(kv_env *env, const char *path)
 int kv_env_sync_dir(kv_env *env, const char *dir)
 {
     return env->ops->sync_dir(env, dir);
+}
+
+int kv_env_sync_file(kv_env *env, const char *path)
+{
+    return env->ops->sync_file(env, path);
 }
 
 int kv_env_truncate(kv_env *env, const char *path, uint64_t size)

@@ -190,6 +190,11 @@ int kv_flush_job_run(kv_flush_job *job)
 
     pthread_mutex_unlock(&db->mutex);
     int rc = write_level0_table(job, &bytes_in);
+    /* The table makes the memtables' writes durable: the WALs before them
+     * must be too, or a power cut could keep these writes and lose older
+     * ones (the WALs they are in are closed: a switch opened a new one). */
+    if (rc == 0)
+        rc = kv_db_sync_closed_wals(db);
     pthread_mutex_lock(&db->mutex);
 
     if (rc == 0 && cf->dropped)

@@ -36,6 +36,10 @@ kv_log_writer *kv_log_writer_create(kv_writable *file);
 int kv_log_writer_add_record(kv_log_writer *writer, kv_slice record);
 kv_writable *kv_log_writer_file(kv_log_writer *writer);
 int kv_log_writer_close(kv_log_writer *writer); /* flush + close; frees */
+/* Frees the writer and hands its file over, flushed to the kernel (not
+ * synced) and still open; NULL-safe. A flush error stays in the file's
+ * buffer and resurfaces at its next sync or close. */
+kv_writable *kv_log_writer_detach(kv_log_writer *writer);
 
 /* ---- reader ---- */
 

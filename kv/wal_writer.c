@@ -117,6 +117,16 @@ int kv_log_writer_add_record(kv_log_writer *writer, kv_slice record)
     return first_error;
 }
 
+kv_writable *kv_log_writer_detach(kv_log_writer *writer)
+{
+    if (writer == NULL)
+        return NULL;
+    kv_writable *file = writer->file;
+    (void)kv_writable_flush(file);
+    free(writer);
+    return file;
+}
+
 int kv_log_writer_close(kv_log_writer *writer)
 {
     if (writer == NULL)

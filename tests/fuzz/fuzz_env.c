@@ -194,6 +194,11 @@ static int memory_truncate(kv_env *env, const char *path, uint64_t size)
     return 0;
 }
 
+static int memory_sync_file(kv_env *env, const char *path)
+{
+    return find_file(fs_of(env), path) != NULL ? 0 : kv_error_errno(ENOENT, "sync", path);
+}
+
 static const struct kv_env_ops memory_ops = {
     .new_writable = memory_new_writable,
     .writable_write = memory_writable_write,
@@ -206,6 +211,7 @@ static const struct kv_env_ops memory_ops = {
     .remove = memory_remove,
     .sync_dir = memory_sync_dir,
     .truncate = memory_truncate,
+    .sync_file = memory_sync_file,
 };
 
 /* ---- public ---- */

@@ -7,6 +7,12 @@
  */
 #include "testutil_db.h"
 
+#include "env.h"
+#include "filename.h"
+#include "wal.h"
+#include "write_batch.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,6 +452,103 @@ static void test_destroy(void **state)
 
 /* A family written once must not keep every later WAL alive: past
  * max_total_wal_size it is flushed and the old WALs go. */
+/* The number of the newest WAL in dir. */
+static uint64_t newest_wal(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    uint64_t newest = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long number;
+        char suffix[8];
+        if (sscanf(e->d_name, "%llu.%7s", &number, suffix) == 2 && strcmp(suffix, "log") == 0 &&
+            number > newest)
+            newest = number;
+    }
+    closedir(d);
+    return newest;
+}
+
+/* A power cut that cleanly cuts an older WAL at a record boundary (its
+ * writes were not synced) while a newer WAL kept its writes: recovery must
+ * not replay the newer one past the hole (the result would be no prefix of
+ * the writes). The newer WAL's marker gives the hole away; the same WAL
+ * after an intact older one is replayed. */
+static void test_wal_hole_drops_later_wals(void **state)
+{
+    (void)state;
+    for (int cut = 0; cut < 2; cut++) {
+        char *dir = kv_test_tmpdir(cut ? "db-wal-hole" : "db-wal-no-hole");
+        char *path = subdir(dir, "db");
+        kv_options o = create_options();
+        kv_db *db = tdb_open(&o, path);
+        tdb_put(db, kv_default_cf(db), "k1", "v1"); /* sequence 1 */
+        tdb_put(db, kv_default_cf(db), "k2", "v2"); /* sequence 2 */
+        tdb_close(db);
+
+        /* The WAL holds the marker, k1, k2: cut k2 off at its record. */
+        uint64_t number = newest_wal(path);
+        char *wal = kv_log_file_name(path, number);
+        kv_random *file;
+        assert_int_equal(kv_env_new_random(kv_env_posix(), wal, &file), 0);
+        kv_log_reader *reader = kv_log_reader_create(file, file->size, "wal");
+        kv_buf scratch = {0};
+        kv_slice record;
+        uint64_t offsets[3];
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(kv_log_reader_read_record(reader, &record, &scratch), 1);
+            offsets[i] = kv_log_reader_last_record_offset(reader);
+        }
+        kv_log_reader_destroy(reader);
+        kv_random_close(file);
+        kv_buf_free(&scratch);
+        if (cut)
+            assert_int_equal(truncate(wal, (off_t)offsets[2]), 0);
+
+        /* A newer WAL, as the engine writes one: its marker says the WALs
+         * before it end at sequence 2; then k3 at sequence 3. */
+        char *newer = kv_log_file_name(path, number + 1);
+        kv_writable *out;
+        assert_int_equal(kv_env_new_writable(kv_env_posix(), newer, 4096, &out), 0);
+        kv_log_writer *writer = kv_log_writer_create(out);
+        kv_write_batch batch;
+        kv_write_batch_init(&batch);
+        kv_write_batch_set_sequence(&batch, 2);
+        assert_int_equal(kv_log_writer_add_record(writer, kv_write_batch_contents(&batch)), 0);
+        kv_write_batch_clear(&batch);
+        kv_write_batch_put_cf_id(&batch, 0, kv_slice_from_str("k3"), kv_slice_from_str("v3"));
+        kv_write_batch_set_sequence(&batch, 3);
+        assert_int_equal(kv_log_writer_add_record(writer, kv_write_batch_contents(&batch)), 0);
+        kv_write_batch_free(&batch);
+        assert_int_equal(kv_log_writer_close(writer), 0);
+
+        db = tdb_open(&o, path);
+        tdb_expect(db, NULL, kv_default_cf(db), "k1", "v1");
+        if (cut) {
+            tdb_expect_missing(db, NULL, kv_default_cf(db), "k2");
+            tdb_expect_missing(db, NULL, kv_default_cf(db), "k3");
+            assert_false(path_exists(newer));
+        } else {
+            tdb_expect(db, NULL, kv_default_cf(db), "k2", "v2");
+            tdb_expect(db, NULL, kv_default_cf(db), "k3", "v3");
+        }
+        /* What recovery kept stays kept: new writes survive a reopen. */
+        tdb_put(db, kv_default_cf(db), "k4", "v4");
+        tdb_close(db);
+        db = tdb_open(&o, path);
+        tdb_expect(db, NULL, kv_default_cf(db), "k1", "v1");
+        tdb_expect(db, NULL, kv_default_cf(db), "k4", "v4");
+        if (cut)
+            tdb_expect_missing(db, NULL, kv_default_cf(db), "k3");
+        tdb_close(db);
+        free(newer);
+        free(wal);
+        free(path);
+        kv_test_cleanup_dir(dir);
+    }
+}
+
 static void test_rarely_written_family_does_not_pin_wals(void **state)
 {
     (void)state;
@@ -2041,6 +2144,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sst_corruption_detected),
         cmocka_unit_test(test_tiny_write_buffer_stalls_and_resumes),
         cmocka_unit_test(test_trivially_moved_files_survive),
+        cmocka_unit_test(test_wal_hole_drops_later_wals),
         cmocka_unit_test(test_rarely_written_family_does_not_pin_wals),
         cmocka_unit_test(test_delete_files_in_range),
         cmocka_unit_test(test_delete_files_in_range_during_compactions),
