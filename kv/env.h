@@ -21,13 +21,21 @@ typedef struct kv_file_lock kv_file_lock;
 
 /* A kv_writable buffers appends in user space (buffer_size bytes, 0 = no
  * buffer); kv_writable_flush hands them to the kernel with write(2),
- * kv_writable_sync additionally calls fdatasync. */
+ * kv_writable_sync additionally calls fdatasync. Every KV_WRITEBACK_BYTES
+ * handed over, kv_writable_flush also asks the kernel to start writing
+ * them to the disk (sync_file_range, not waiting: RocksDB's bytes_per_sync),
+ * so that a later fdatasync of a WAL or table has little left to do and
+ * the disk is kept busy evenly. No promise of durability rests on it. */
+#define KV_WRITEBACK_BYTES (1u << 20)
 struct kv_writable {
     kv_env *env;
     char *path;
     int fd;
     uint64_t size;    /* bytes appended, flushed or not */
     uint64_t flushed; /* bytes handed to the kernel */
+    /* Bytes before this offset have had their write-back started
+     * (kv_writable_flush starts it every KV_WRITEBACK_BYTES). */
+    uint64_t writeback_begin;
     kv_buf buffer;
     size_t buffer_size;
     void *env_state; /* owned by the env implementation */

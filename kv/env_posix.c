@@ -281,6 +281,13 @@ int kv_writable_flush(kv_writable *file)
         file->buffer.size -= written;
     }
     assert(rc != 0 || file->buffer.size == 0);
+    if (file->fd >= 0 && file->flushed - file->writeback_begin >= KV_WRITEBACK_BYTES) {
+        /* Best effort: an error here resurfaces at the next fdatasync. */
+        (void)sync_file_range(file->fd, (off_t)file->writeback_begin,
+                              (off_t)(file->flushed - file->writeback_begin),
+                              SYNC_FILE_RANGE_WRITE);
+        file->writeback_begin = file->flushed;
+    }
     return rc;
 }
 
