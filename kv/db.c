@@ -36,6 +36,9 @@ static kv_cf *add_cf(kv_db *db, uint32_t id, const char *name, uint64_t log_numb
     cf->id = id;
     cf->name = kv_strdup(name);
     cf->options = db->options.cf;
+    for (int i = 0; i < db->options.num_cf_overrides; i++)
+        if (strcmp(db->options.cf_overrides[i].name, name) == 0)
+            cf->options = db->options.cf_overrides[i].options;
     cf->table_options = kv_cf_table_options(&cf->options);
     cf->mem = kv_memtable_create(db->next_memtable_id++);
     kv_memtable_list_init(&cf->imm);

@@ -177,20 +177,28 @@ static int posix_remove(kv_env *env, const char *path)
     return 0;
 }
 
-static int posix_sync_dir(kv_env *env, const char *dir)
+/* Opens path with open_flags and syncs it (fsync for a directory, whose
+ * entries are its data; fdatasync for a file). */
+static int sync_path(const char *path, int open_flags, bool directory)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, open_flags | O_CLOEXEC);
     if (fd < 0)
-        return kv_error_errno(errno, "open directory", dir);
+        return kv_error_errno(errno, directory ? "open directory" : "open", path);
     int rc = 0;
-    while (fsync(fd) != 0) {
+    while ((directory ? fsync(fd) : fdatasync(fd)) != 0) {
         if (errno != EINTR) {
-            rc = kv_error_errno(errno, "fsync directory", dir);
+            rc = kv_error_errno(errno, directory ? "fsync directory" : "fdatasync", path);
             break;
         }
     }
     close(fd);
     return rc;
+}
+
+static int posix_sync_dir(kv_env *env, const char *dir)
+{
+    (void)env;
+    return sync_path(dir, O_RDONLY | O_DIRECTORY, true);
 }
 
 static int posix_truncate(kv_env *env, const char *path, uint64_t size)
@@ -206,18 +214,7 @@ static int posix_truncate(kv_env *env, const char *path, uint64_t size)
 static int posix_sync_file(kv_env *env, const char *path)
 {
     (void)env;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return kv_error_errno(errno, "open", path);
-    int rc = 0;
-    while (fdatasync(fd) != 0) {
-        if (errno != EINTR) {
-            rc = kv_error_errno(errno, "fdatasync", path);
-            break;
-        }
-    }
-    close(fd);
-    return rc;
+    return sync_path(path, O_RDONLY, false);
 }
 
 static const struct kv_env_ops posix_ops = {

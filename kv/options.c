@@ -46,10 +46,9 @@ void kv_read_options_init(kv_read_options *o)
             return kv_error(KV_INVALID_ARGUMENT, __VA_ARGS__);                                     \
     } while (0)
 
-/* Validates options; a message names the offending field and its range. */
-int kv_options_validate(const kv_options *o)
+/* Validates one family's options. */
+static int validate_cf_options(const kv_cf_options *c)
 {
-    const kv_cf_options *c = &o->cf;
     CHECK(c->write_buffer_size >= 4096 && c->write_buffer_size <= (4ull << 30),
           "write_buffer_size %zu out of range [4 KiB, 4 GiB]", c->write_buffer_size);
     CHECK(c->max_write_buffer_number >= 2 && c->max_write_buffer_number <= 64,
@@ -78,6 +77,26 @@ int kv_options_validate(const kv_options *o)
     CHECK(c->soft_pending_compaction_bytes_limit >= (1u << 20) &&
               c->hard_pending_compaction_bytes_limit >= c->soft_pending_compaction_bytes_limit,
           "pending compaction byte limits must satisfy 1 MiB <= soft <= hard");
+    return 0;
+}
+
+/* Validates options; a message names the offending field and its range. */
+int kv_options_validate(const kv_options *o)
+{
+    int rc = validate_cf_options(&o->cf);
+    if (rc != 0)
+        return rc;
+    CHECK(o->num_cf_overrides >= 0 && o->num_cf_overrides <= KV_MAX_CF_OVERRIDES,
+          "num_cf_overrides %d out of range [0, %d]", o->num_cf_overrides, KV_MAX_CF_OVERRIDES);
+    for (int i = 0; i < o->num_cf_overrides; i++) {
+        const char *name = o->cf_overrides[i].name;
+        CHECK(memchr(name, '\0', sizeof(o->cf_overrides[i].name)) != NULL && name[0] != '\0',
+              "cf_overrides[%d]: the family name must be 1 to %zu bytes", i,
+              sizeof(o->cf_overrides[i].name) - 1);
+        rc = validate_cf_options(&o->cf_overrides[i].options);
+        if (rc != 0)
+            return kv_error_wrap(rc, "cf_overrides");
+    }
     CHECK(o->max_open_files >= 16 && o->max_open_files <= 1000000,
           "max_open_files %d out of range [16, 1000000]", o->max_open_files);
     CHECK(o->max_background_flushes >= 1 && o->max_background_flushes <= 16,

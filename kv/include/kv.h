@@ -63,12 +63,12 @@ typedef struct kv_cf_options {
     int block_restart_interval;  /* keys between restart points; 16 */
     int bloom_bits_per_key;      /* 0 disables the filter; 10 */
     int compression;             /* enum kv_compression; snappy */
-    int level0_file_num_compaction_trigger; /* 4 */
-    int level0_slowdown_writes_trigger;     /* 20 */
-    int level0_stop_writes_trigger;         /* 36 */
-    uint64_t target_file_size_base;         /* compaction output file size; 64 MiB */
-    uint64_t max_bytes_for_level_base;      /* size of level 1; 256 MiB */
-    int max_bytes_for_level_multiplier;     /* 10 */
+    int level0_file_num_compaction_trigger;       /* 4 */
+    int level0_slowdown_writes_trigger;           /* 20 */
+    int level0_stop_writes_trigger;               /* 36 */
+    uint64_t target_file_size_base;               /* compaction output file size; 64 MiB */
+    uint64_t max_bytes_for_level_base;            /* size of level 1; 256 MiB */
+    int max_bytes_for_level_multiplier;           /* 10 */
     uint64_t soft_pending_compaction_bytes_limit; /* writes slow down past it; 64 GiB */
     uint64_t hard_pending_compaction_bytes_limit; /* writes stop past it; 256 GiB */
     /* When > 0, compaction also cuts its output where the first N bytes of
@@ -77,6 +77,8 @@ typedef struct kv_cf_options {
      * kv_delete_files_in_range can drop. 0 (off). */
     int partition_prefix_length;
 } kv_cf_options;
+
+#define KV_MAX_CF_OVERRIDES 4
 
 /* Options of a database. Initialize with kv_options_init() and change
  * fields; kv_open() validates them. */
@@ -93,9 +95,16 @@ typedef struct kv_options {
      * that hold the oldest one are flushed, so that a family written
      * rarely cannot keep every WAL alive; 0: 4 x write_buffer_size. */
     uint64_t max_total_wal_size;
-    uint64_t delayed_write_rate;     /* bytes/s allowed while writes are slowed; 16 MiB */
-    struct kv_env *env;              /* NULL: the real file system */
-    kv_cf_options cf;                /* options of every column family */
+    uint64_t delayed_write_rate; /* bytes/s allowed while writes are slowed; 16 MiB */
+    struct kv_env *env;          /* NULL: the real file system */
+    kv_cf_options cf;            /* options of every column family... */
+    /* ...except those named here, which use their own (a family's options
+     * apply from each open on; nothing of them is stored). */
+    struct {
+        char name[64];
+        kv_cf_options options;
+    } cf_overrides[KV_MAX_CF_OVERRIDES];
+    int num_cf_overrides; /* 0 */
 } kv_options;
 
 void kv_options_init(kv_options *options);

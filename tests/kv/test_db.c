@@ -7,6 +7,7 @@
  */
 #include "testutil_db.h"
 
+#include "db_impl.h"
 #include "env.h"
 #include "filename.h"
 #include "wal.h"
@@ -452,6 +453,45 @@ static void test_destroy(void **state)
 
 /* A family written once must not keep every later WAL alive: past
  * max_total_wal_size it is flushed and the old WALs go. */
+/* A family named in cf_overrides gets its own options, at creation and at
+ * every open; others get `cf`; bad overrides are refused with a message. */
+static void test_cf_overrides(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-cf-overrides");
+    char *path = subdir(dir, "db");
+    kv_options o = create_options();
+    o.num_cf_overrides = 1;
+    snprintf(o.cf_overrides[0].name, sizeof(o.cf_overrides[0].name), "big");
+    o.cf_overrides[0].options = o.cf;
+    o.cf_overrides[0].options.block_size = 16 << 10;
+    for (int open = 0; open < 2; open++) {
+        kv_db *db = tdb_open(&o, path);
+        kv_cf *big = kv_get_cf(db, "big");
+        if (big == NULL)
+            expect_status("kv_create_cf", kv_create_cf(db, "big", &big), KV_OK);
+        kv_cf *other = kv_get_cf(db, "other");
+        if (other == NULL)
+            expect_status("kv_create_cf", kv_create_cf(db, "other", &other), KV_OK);
+        assert_int_equal(big->options.block_size, 16 << 10);
+        assert_int_equal(other->options.block_size, 4096);
+        assert_int_equal(kv_default_cf(db)->options.block_size, 4096);
+        tdb_close(db);
+    }
+    o.cf_overrides[0].options.block_size = 1; /* out of range */
+    kv_db *db = NULL;
+    assert_int_equal(kv_open(&o, path, &db), KV_INVALID_ARGUMENT);
+    expect_message_contains("bad override", "block_size 1 out of range");
+    o.cf_overrides[0].options.block_size = 4096;
+    o.cf_overrides[0].name[0] = '\0';
+    assert_int_equal(kv_open(&o, path, &db), KV_INVALID_ARGUMENT);
+    expect_message_contains("unnamed override", "family name");
+    o.num_cf_overrides = KV_MAX_CF_OVERRIDES + 1;
+    assert_int_equal(kv_open(&o, path, &db), KV_INVALID_ARGUMENT);
+    free(path);
+    kv_test_cleanup_dir(dir);
+}
+
 /* The number of the newest WAL in dir. */
 static uint64_t newest_wal(const char *dir)
 {
@@ -2144,6 +2184,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sst_corruption_detected),
         cmocka_unit_test(test_tiny_write_buffer_stalls_and_resumes),
         cmocka_unit_test(test_trivially_moved_files_survive),
+        cmocka_unit_test(test_cf_overrides),
         cmocka_unit_test(test_wal_hole_drops_later_wals),
         cmocka_unit_test(test_rarely_written_family_does_not_pin_wals),
         cmocka_unit_test(test_delete_files_in_range),
