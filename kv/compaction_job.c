@@ -99,6 +99,7 @@ static int open_output(compaction_state *s)
     free(path);
     if (rc != 0)
         return rc;
+    s->file->start_writeback = true;
     s->meta = kv_file_meta_create();
     s->meta->number = number;
     s->meta->smallest_seq = KV_MAX_SEQUENCE;

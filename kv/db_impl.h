@@ -170,6 +170,10 @@ void kv_db_add_alive_wal(kv_db *db, uint64_t number, uint64_t size);
  * the writes, which recovery relies on (a torn WAL ends the replay; see
  * db.c). Call without the mutex. */
 int kv_db_sync_closed_wals(kv_db *db);
+/* Starts the write-back of the closed WALs not synced yet, without waiting
+ * (so that a kv_db_sync_closed_wals soon after has less to do). Call
+ * without the mutex. */
+void kv_db_start_closed_wal_writeback(kv_db *db);
 /* Syncs and closes the current WAL (if any) and opens a new one. Requires
  * the mutex and the write queue (or exclusive use during open). */
 int kv_db_new_wal(kv_db *db);

@@ -108,6 +108,25 @@ int kv_db_sync_closed_wals(kv_db *db)
     return rc;
 }
 
+void kv_db_start_closed_wal_writeback(kv_db *db)
+{
+    /* Duplicates, taken under the mutex: another thread may sync and close
+     * the files meanwhile. */
+    int fds[MAX_UNSYNCED_WALS + 1];
+    int count = 0;
+    pthread_mutex_lock(&db->mutex);
+    for (size_t i = 0; i < db->num_unsynced_wals && count < MAX_UNSYNCED_WALS + 1; i++) {
+        int fd = dup(db->unsynced_wals[i]->fd);
+        if (fd >= 0)
+            fds[count++] = fd;
+    }
+    pthread_mutex_unlock(&db->mutex);
+    for (int i = 0; i < count; i++) {
+        kv_start_writeback_fd(fds[i]);
+        close(fds[i]);
+    }
+}
+
 /* Closes the current WAL and opens a new one. The closed WAL is not synced
  * here (that would stall the writers for as long as its bytes take to
  * reach the disk): it joins unsynced_wals, synced by the next promise of

@@ -21,11 +21,14 @@ typedef struct kv_file_lock kv_file_lock;
 
 /* A kv_writable buffers appends in user space (buffer_size bytes, 0 = no
  * buffer); kv_writable_flush hands them to the kernel with write(2),
- * kv_writable_sync additionally calls fdatasync. Every KV_WRITEBACK_BYTES
- * handed over, kv_writable_flush also asks the kernel to start writing
- * them to the disk (sync_file_range, not waiting: RocksDB's bytes_per_sync),
- * so that a later fdatasync of a WAL or table has little left to do and
- * the disk is kept busy evenly. No promise of durability rests on it. */
+ * kv_writable_sync additionally calls fdatasync. For a file with
+ * start_writeback set (tables, written by background threads), every
+ * KV_WRITEBACK_BYTES handed over kv_writable_flush also asks the kernel to
+ * start writing them to the disk (sync_file_range, not waiting for it:
+ * RocksDB's bytes_per_sync), so that the final fdatasync has little left
+ * to do and the disk is kept busy evenly. No promise of durability rests on
+ * it. (The WAL is left alone: its writer is the foreground, and
+ * sync_file_range can block on a busy disk.) */
 #define KV_WRITEBACK_BYTES (1u << 20)
 struct kv_writable {
     kv_env *env;
@@ -33,8 +36,9 @@ struct kv_writable {
     int fd;
     uint64_t size;    /* bytes appended, flushed or not */
     uint64_t flushed; /* bytes handed to the kernel */
-    /* Bytes before this offset have had their write-back started
-     * (kv_writable_flush starts it every KV_WRITEBACK_BYTES). */
+    /* With start_writeback, kv_writable_flush starts the write-back of
+     * every KV_WRITEBACK_BYTES; bytes before writeback_begin are started. */
+    bool start_writeback;
     uint64_t writeback_begin;
     kv_buf buffer;
     size_t buffer_size;
@@ -113,6 +117,9 @@ int kv_env_rename(kv_env *env, const char *from, const char *to);
 int kv_env_remove(kv_env *env, const char *path);
 int kv_env_sync_dir(kv_env *env, const char *dir);
 int kv_env_truncate(kv_env *env, const char *path, uint64_t size);
+/* Asks the kernel to start writing the dirty pages of the file open as fd
+ * to the disk, without waiting (sync_file_range); best effort. */
+void kv_start_writeback_fd(int fd);
 /* fsync of the existing file at path. */
 int kv_env_sync_file(kv_env *env, const char *path);
 

@@ -278,7 +278,8 @@ int kv_writable_flush(kv_writable *file)
         file->buffer.size -= written;
     }
     assert(rc != 0 || file->buffer.size == 0);
-    if (file->fd >= 0 && file->flushed - file->writeback_begin >= KV_WRITEBACK_BYTES) {
+    if (file->start_writeback && file->fd >= 0 &&
+        file->flushed - file->writeback_begin >= KV_WRITEBACK_BYTES) {
         /* Best effort: an error here resurfaces at the next fdatasync. */
         (void)sync_file_range(file->fd, (off_t)file->writeback_begin,
                               (off_t)(file->flushed - file->writeback_begin),
@@ -374,6 +375,12 @@ void kv_random_release_pages(kv_random *file, uint64_t begin, uint64_t end)
      * from the page cache (or the file) on the next touch. */
     if (first < last)
         madvise((void *)(file->map + first), (size_t)(last - first), MADV_DONTNEED);
+}
+
+void kv_start_writeback_fd(int fd)
+{
+    if (fd >= 0)
+        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 void kv_random_close(kv_random *file)

@@ -21,6 +21,7 @@ int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *opti
         free(path);
         return rc;
     }
+    file->start_writeback = true;
     kv_table_builder *builder = kv_table_builder_create(options, file);
     kv_buf current_user_key = {0};
     bool have_key = false;
@@ -189,6 +190,9 @@ int kv_flush_job_run(kv_flush_job *job)
         return 0;
 
     pthread_mutex_unlock(&db->mutex);
+    /* The closed WALs are synced below; start their write-back now, so
+     * that it runs while the table is built. */
+    kv_db_start_closed_wal_writeback(db);
     int rc = write_level0_table(job, &bytes_in);
     /* The table makes the memtables' writes durable: the WALs before them
      * must be too, or a power cut could keep these writes and lose older
