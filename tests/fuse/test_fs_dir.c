@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 #include "schema.h"
 
 /* ---- helpers ---- */
@@ -36,38 +37,9 @@
 static struct fs *open_fs(const char *dir, size_t write_buffer_size)
 {
     struct fs_options options;
-    fs_options_init(&options);
-    options.write_buffer_size = write_buffer_size;
+    fsutil_options(&options, write_buffer_size);
     options.cache_size = 8u << 20;
-    struct fs *fs = NULL;
-    char err[256] = "";
-    int rc = fs_open(dir, &options, &fs, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "fs_open: %s\n", err);
-    assert_int_equal(rc, 0);
-    assert_non_null(fs);
-    return fs;
-}
-
-static const struct fs_caller *me(void)
-{
-    static struct fs_caller caller;
-    caller.uid = getuid();
-    caller.gid = getgid();
-    caller.pid = getpid();
-    return &caller;
-}
-
-/* Creates parent/name, giving the kernel reference back. */
-static uint64_t make_node(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
-                          const char *target)
-{
-    struct stat st;
-    int rc = fs_create_node(fs, me(), parent, name, mode, 0, target, &st);
-    if (rc != 0)
-        fail_msg("create %s: %s", name, strerror(-rc));
-    fs_forget(fs, st.st_ino, 1);
-    return st.st_ino;
+    return fsutil_open(dir, &options);
 }
 
 static struct stat stat_of(struct fs *fs, uint64_t ino)
@@ -312,7 +284,7 @@ static struct expected *populate(struct fs *fs, uint64_t dir, size_t count, kv_t
         int rc;
         do {
             random_name(rng, name, 12);
-            rc = fs_create_node(fs, me(), dir, name, type == S_IFLNK ? 0 : type | 0644, 0,
+            rc = fs_create_node(fs, fsutil_me(), dir, name, type == S_IFLNK ? 0 : type | 0644, 0,
                                 type == S_IFLNK ? "target" : NULL, &st);
         } while (rc == -EEXIST);
         assert_int_equal(rc, 0);
@@ -338,11 +310,11 @@ static void test_order_and_offsets(void **state)
     struct fs *fs = fx->fs;
     kv_test_rng rng;
     kv_test_rng_init(&rng, kv_test_seed(4242));
-    uint64_t d = make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
+    uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
     /* neighbours before and after, so the listing must stop at its own keys */
-    make_node(fs, FS_ROOT_INO, "c", S_IFDIR | 0755, NULL);
-    uint64_t e = make_node(fs, FS_ROOT_INO, "e", S_IFDIR | 0755, NULL);
-    make_node(fs, e, "zzz", S_IFREG | 0644, NULL);
+    fsutil_make_node(fs, FS_ROOT_INO, "c", S_IFDIR | 0755, NULL);
+    uint64_t e = fsutil_make_node(fs, FS_ROOT_INO, "e", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fs, e, "zzz", S_IFREG | 0644, NULL);
     const size_t count = 600;
     /* random names: some are prefixes of others, some have bytes >= 0x80 */
     struct expected *want = populate(fs, d, count, &rng);
@@ -430,8 +402,8 @@ static void test_empty_and_errors(void **state)
     struct fs *fs = fx->fs;
     struct fs_dir *dir;
     /* the root of a fresh file system, and an empty directory */
-    uint64_t empty = make_node(fs, FS_ROOT_INO, "empty", S_IFDIR | 0700, NULL);
-    make_node(fs, empty, "gone", S_IFREG | 0600, NULL);
+    uint64_t empty = fsutil_make_node(fs, FS_ROOT_INO, "empty", S_IFDIR | 0700, NULL);
+    fsutil_make_node(fs, empty, "gone", S_IFREG | 0600, NULL);
     assert_int_equal(fs_unlink(fs, empty, "gone"), 0);
     uint64_t dirs[2] = {empty, FS_ROOT_INO};
     for (int i = 0; i < 2; i++) {
@@ -448,7 +420,7 @@ static void test_empty_and_errors(void **state)
         collector_free(&c);
         fs_releasedir(fs, dir);
     }
-    uint64_t file = make_node(fs, FS_ROOT_INO, "file", S_IFREG | 0644, NULL);
+    uint64_t file = fsutil_make_node(fs, FS_ROOT_INO, "file", S_IFREG | 0644, NULL);
     assert_int_equal(fs_opendir(fs, file, &dir), -ENOTDIR);
     assert_int_equal(fs_opendir(fs, file + 1000, &dir), -ENOENT);
     assert_int_equal(kernel_known(fs), 0);
@@ -460,15 +432,15 @@ static void test_snapshot(void **state)
 {
     struct fixture *fx = *state;
     struct fs *fs = fx->fs;
-    uint64_t d = make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
-    uint64_t other = make_node(fs, FS_ROOT_INO, "other", S_IFDIR | 0755, NULL);
+    uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
+    uint64_t other = fsutil_make_node(fs, FS_ROOT_INO, "other", S_IFDIR | 0755, NULL);
     const size_t count = 200;
     struct expected *before = calloc(count, sizeof(*before));
     for (size_t i = 0; i < count; i++) {
         char name[16];
         snprintf(name, sizeof(name), "n%04zu", 2 * i); /* even numbers */
-        before[i] =
-            (struct expected){strdup(name), make_node(fs, d, name, S_IFREG | 0644, NULL), S_IFREG};
+        before[i] = (struct expected){strdup(name),
+                                      fsutil_make_node(fs, d, name, S_IFREG | 0644, NULL), S_IFREG};
     }
 
     /* handles opened before the changes: one read partly before them, two
@@ -486,7 +458,7 @@ static void test_snapshot(void **state)
     for (int i = 1; i < 400; i += 4) { /* odd numbers, on both sides */
         char name[16];
         snprintf(name, sizeof(name), "n%04d", i);
-        make_node(fs, d, name, S_IFDIR | 0755, NULL);
+        fsutil_make_node(fs, d, name, S_IFDIR | 0755, NULL);
     }
     for (int i = 0; i < 400; i += 16) { /* removals, on both sides */
         char name[16];
@@ -496,7 +468,7 @@ static void test_snapshot(void **state)
     assert_int_equal(fs_rename(fs, d, "n0102", d, "a-renamed", 0), 0);
     assert_int_equal(fs_rename(fs, d, "n0302", other, "moved", 0), 0);
     assert_int_equal(fs_rename(fs, d, "n0010", d, "n0390", RENAME_EXCHANGE), 0);
-    make_node(fs, d, "zzz-new", S_IFREG | 0644, NULL);
+    fsutil_make_node(fs, d, "zzz-new", S_IFREG | 0644, NULL);
 
     /* the old handle goes on as if nothing happened */
     while (read_some(fs, old, resume, false, 7, &c) > 0)
@@ -599,7 +571,7 @@ static void *churn_writer(void *arg)
         w->renames++;
         snprintf(noise, sizeof(noise), "noise%d", (int)kv_test_rng_uniform(&rng, 50));
         struct stat st;
-        rc = fs_create_node(w->fs, me(), w->dir, noise, S_IFREG | 0644, 0, NULL, &st);
+        rc = fs_create_node(w->fs, fsutil_me(), w->dir, noise, S_IFREG | 0644, 0, NULL, &st);
         if (rc == 0)
             fs_forget(w->fs, st.st_ino, 1);
         else if (rc == -EEXIST)
@@ -616,12 +588,12 @@ static void test_snapshot_against_writer(void **state)
 {
     struct fixture *fx = *state;
     struct churn w = {.fs = fx->fs};
-    w.dir = make_node(fx->fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
-    make_node(fx->fs, w.dir, "x0", S_IFREG | 0644, NULL);
+    w.dir = fsutil_make_node(fx->fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fx->fs, w.dir, "x0", S_IFREG | 0644, NULL);
     for (int i = 0; i < 40; i++) {
         char name[16];
         snprintf(name, sizeof(name), "stable%02d", i);
-        make_node(fx->fs, w.dir, name, S_IFREG | 0644, NULL);
+        fsutil_make_node(fx->fs, w.dir, name, S_IFREG | 0644, NULL);
     }
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, churn_writer, &w), 0);
@@ -668,12 +640,12 @@ static void test_readdirplus_references(void **state)
 {
     struct fixture *fx = *state;
     struct fs *fs = fx->fs;
-    uint64_t d = make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
+    uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
     const int count = 100;
     for (int i = 0; i < count; i++) {
         char name[16];
         snprintf(name, sizeof(name), "f%03d", i);
-        make_node(fs, d, name, i % 10 == 0 ? S_IFDIR | 0700 : S_IFREG | 0640, NULL);
+        fsutil_make_node(fs, d, name, i % 10 == 0 ? S_IFDIR | 0700 : S_IFREG | 0640, NULL);
     }
     /* a hard link: the same inode listed twice, referenced twice */
     struct stat st;
@@ -875,7 +847,7 @@ static void test_large_directory(void **state)
     struct fs *fs = open_fs(path, 4u << 20);
     size_t count = kv_test_long_mode() ? 1000000 : 100000;
     uint64_t *inos = calloc(count, sizeof(*inos));
-    uint64_t d = make_node(fs, FS_ROOT_INO, "big", S_IFDIR | 0755, NULL);
+    uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "big", S_IFDIR | 0755, NULL);
 
     /* created in a scattered order (7919 is prime to 10^5 and 10^6) */
     struct timespec start;
@@ -885,7 +857,7 @@ static void test_large_directory(void **state)
         char name[32];
         large_name(name, n);
         struct stat st;
-        int rc = fs_create_node(fs, me(), d, name, S_IFREG | 0644, 0, NULL, &st);
+        int rc = fs_create_node(fs, fsutil_me(), d, name, S_IFREG | 0644, 0, NULL, &st);
         if (rc != 0)
             fail_msg("create %s: %s", name, strerror(-rc));
         fs_forget(fs, st.st_ino, 1);

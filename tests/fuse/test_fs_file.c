@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 #include "fs_impl.h"
 
 #define GIB (1ull << 30)
@@ -28,18 +29,9 @@
 static struct fs *open_fs(const char *dir, uint32_t block_size, size_t write_buffer_size)
 {
     struct fs_options options;
-    fs_options_init(&options);
+    fsutil_options(&options, write_buffer_size);
     options.block_size = block_size;
-    options.write_buffer_size = write_buffer_size;
-    options.cache_size = 4u << 20;
-    struct fs *fs = NULL;
-    char err[256] = "";
-    int rc = fs_open(dir, &options, &fs, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "fs_open: %s\n", err);
-    assert_int_equal(rc, 0);
-    assert_non_null(fs);
-    return fs;
+    return fsutil_open(dir, &options);
 }
 
 static uint64_t create_node(struct fs *fs, const char *name, mode_t mode)

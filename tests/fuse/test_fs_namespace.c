@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 #include "schema.h"
 
 /* ---- helpers ---- */
@@ -39,45 +40,14 @@
 static struct fs *open_fs(const char *dir)
 {
     struct fs_options options;
-    fs_options_init(&options);
-    options.write_buffer_size = 256u << 10; /* small: flushes and SST reads happen */
-    options.cache_size = 4u << 20;
-    struct fs *fs = NULL;
-    char err[256] = "";
-    int rc = fs_open(dir, &options, &fs, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "fs_open: %s\n", err);
-    assert_int_equal(rc, 0);
-    assert_non_null(fs);
-    return fs;
+    fsutil_options(&options, 256u << 10); /* small: flushes and SST reads happen */
+    return fsutil_open(dir, &options);
 }
 
 static void reopen(struct fs **fs, const char *dir)
 {
     assert_int_equal(fs_close(*fs), 0);
     *fs = open_fs(dir);
-}
-
-static const struct fs_caller *me(void)
-{
-    static struct fs_caller caller;
-    caller.uid = getuid();
-    caller.gid = getgid();
-    caller.pid = getpid();
-    return &caller;
-}
-
-/* Creates parent/name and gives the kernel reference back at once. */
-static uint64_t make_node(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
-                          const char *target)
-{
-    struct stat st;
-    int rc = fs_create_node(fs, me(), parent, name, mode, 0, target, &st);
-    if (rc != 0)
-        fprintf(stderr, "create %s: %s\n", name, strerror(-rc));
-    assert_int_equal(rc, 0);
-    fs_forget(fs, st.st_ino, 1);
-    return st.st_ino;
 }
 
 /* Looks parent/name up (0 if absent) and gives the reference back. */
@@ -1610,7 +1580,8 @@ static int teardown(void **state)
 static uint64_t make_full_file(struct fs *fs, uint64_t parent, const char *name, uint64_t size)
 {
     struct stat st;
-    assert_int_equal(fs_create_node(fs, me(), parent, name, S_IFREG | 0644, 0, NULL, &st), 0);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), parent, name, S_IFREG | 0644, 0, NULL, &st),
+                     0);
     write_payload(fs, st.st_ino, size);
     assert_int_equal(fs_setxattr(fs, st.st_ino, "user.tag", "orphan", 6, 0), 0);
     assert_true(has_inode_key(fs, st.st_ino));
@@ -1736,7 +1707,7 @@ static void test_unlink_unused_reclaims_at_once(void **state)
     /* a rename over an unused file */
     uint64_t victim = make_full_file(fs, FS_ROOT_INO, "victim", 10);
     fs_forget(fs, victim, 1);
-    uint64_t winner = make_node(fs, FS_ROOT_INO, "winner", S_IFREG | 0600, NULL);
+    uint64_t winner = fsutil_make_node(fs, FS_ROOT_INO, "winner", S_IFREG | 0600, NULL);
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, "winner", FS_ROOT_INO, "victim", 0), 0);
     assert_reclaimed(fs, victim);
     assert_int_equal(ino_of(fs, FS_ROOT_INO, "victim"), winner);
@@ -1750,7 +1721,8 @@ static void test_orphan_directory(void **state)
     struct fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct stat st;
-    assert_int_equal(fs_create_node(fs, me(), FS_ROOT_INO, "d", S_IFDIR | 0755, 0, NULL, &st), 0);
+    assert_int_equal(
+        fs_create_node(fs, fsutil_me(), FS_ROOT_INO, "d", S_IFDIR | 0755, 0, NULL, &st), 0);
     uint64_t d = st.st_ino;
     assert_int_equal(fs_setxattr(fs, d, "user.x", "1", 1, 0), 0);
     struct fs_dir *handle;
@@ -1761,8 +1733,9 @@ static void test_orphan_directory(void **state)
     assert_int_equal(stat_of(fs, d).st_nlink, 0);
     assert_true(has_orphan_key(fs, d));
     /* nothing can be created in a removed directory */
-    assert_int_equal(fs_create_node(fs, me(), d, "x", S_IFREG | 0644, 0, NULL, &st), -ENOENT);
-    uint64_t f = make_node(fs, FS_ROOT_INO, "f", S_IFREG | 0644, NULL);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, "x", S_IFREG | 0644, 0, NULL, &st),
+                     -ENOENT);
+    uint64_t f = fsutil_make_node(fs, FS_ROOT_INO, "f", S_IFREG | 0644, NULL);
     assert_int_equal(fs_link(fs, f, d, "x", &st), -ENOENT);
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, "f", d, "x", 0), -ENOENT);
     struct listing l = {0};
@@ -1775,9 +1748,10 @@ static void test_orphan_directory(void **state)
     assert_reclaimed(fs, d);
 
     /* an empty directory replaced by a rename while the kernel knows it */
-    assert_int_equal(fs_create_node(fs, me(), FS_ROOT_INO, "e", S_IFDIR | 0755, 0, NULL, &st), 0);
+    assert_int_equal(
+        fs_create_node(fs, fsutil_me(), FS_ROOT_INO, "e", S_IFDIR | 0755, 0, NULL, &st), 0);
     uint64_t e = st.st_ino;
-    make_node(fs, FS_ROOT_INO, "g", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fs, FS_ROOT_INO, "g", S_IFDIR | 0755, NULL);
     assert_int_equal(stat_of(fs, FS_ROOT_INO).st_nlink, 4);
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, "g", FS_ROOT_INO, "e", 0), 0);
     assert_int_equal(stat_of(fs, FS_ROOT_INO).st_nlink, 3);
@@ -1810,7 +1784,8 @@ static void test_orphans_reclaimed_at_open(void **state)
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, "survivor", FS_ROOT_INO, "replaced", 0), 0);
     /* a removed directory the kernel still knows */
     struct stat st;
-    assert_int_equal(fs_create_node(fs, me(), FS_ROOT_INO, "dir", S_IFDIR | 0700, 0, NULL, &st), 0);
+    assert_int_equal(
+        fs_create_node(fs, fsutil_me(), FS_ROOT_INO, "dir", S_IFDIR | 0700, 0, NULL, &st), 0);
     uint64_t dir = st.st_ino;
     assert_int_equal(fs_rmdir(fs, FS_ROOT_INO, "dir"), 0);
     assert_int_equal(orphan_keys(fs), 4);
@@ -1847,10 +1822,10 @@ static void test_links_and_renames(void **state)
     struct fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct stat st;
-    uint64_t a = make_node(fs, FS_ROOT_INO, "a", S_IFDIR | 0755, NULL);
-    uint64_t b = make_node(fs, FS_ROOT_INO, "b", S_IFDIR | 0755, NULL);
-    uint64_t f = make_node(fs, a, "f", S_IFREG | 0644, NULL);
-    uint64_t s = make_node(fs, a, "s", 0, "f");
+    uint64_t a = fsutil_make_node(fs, FS_ROOT_INO, "a", S_IFDIR | 0755, NULL);
+    uint64_t b = fsutil_make_node(fs, FS_ROOT_INO, "b", S_IFDIR | 0755, NULL);
+    uint64_t f = fsutil_make_node(fs, a, "f", S_IFREG | 0644, NULL);
+    uint64_t s = fsutil_make_node(fs, a, "s", 0, "f");
     /* link a file, a symlink; a directory is EPERM */
     assert_int_equal(fs_link(fs, f, b, "f2", &st), 0);
     fs_forget(fs, f, 1);
@@ -1875,8 +1850,8 @@ static void test_links_and_renames(void **state)
     assert_int_equal(fs_rename(fs, a, "f", b, "x", 0x80), -EINVAL);
 
     /* a directory moves across parents: link counts follow */
-    uint64_t sub = make_node(fs, a, "sub", S_IFDIR | 0755, NULL);
-    make_node(fs, sub, "inner", S_IFREG | 0644, NULL);
+    uint64_t sub = fsutil_make_node(fs, a, "sub", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fs, sub, "inner", S_IFREG | 0644, NULL);
     assert_int_equal(stat_of(fs, a).st_nlink, 3);
     assert_int_equal(fs_rename(fs, a, "sub", b, "sub", 0), 0);
     assert_int_equal(stat_of(fs, a).st_nlink, 2);
@@ -1887,8 +1862,8 @@ static void test_links_and_renames(void **state)
     list_dir(fs, sub, b, &l); /* ".." follows the move */
     listing_free(&l);
     /* a directory over a non-empty one; over a file; a file over a directory */
-    uint64_t full = make_node(fs, a, "full", S_IFDIR | 0755, NULL);
-    make_node(fs, full, "x", S_IFREG | 0644, NULL);
+    uint64_t full = fsutil_make_node(fs, a, "full", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fs, full, "x", S_IFREG | 0644, NULL);
     assert_int_equal(fs_rename(fs, b, "sub", a, "full", 0), -ENOTEMPTY);
     assert_int_equal(fs_rename(fs, b, "sub", a, "f", 0), -ENOTDIR);
     assert_int_equal(fs_rename(fs, a, "f", a, "full", 0), -EISDIR);
@@ -1901,7 +1876,7 @@ static void test_links_and_renames(void **state)
     list_dir(fs, sub, a, &l);
     listing_free(&l);
     /* a directory over an empty directory in another parent */
-    uint64_t empty = make_node(fs, b, "empty", S_IFDIR | 0755, NULL);
+    uint64_t empty = fsutil_make_node(fs, b, "empty", S_IFDIR | 0755, NULL);
     assert_int_equal(stat_of(fs, b).st_nlink, 3);
     assert_int_equal(fs_rename(fs, a, "s", b, "empty", 0), 0);
     assert_reclaimed(fs, empty);
@@ -1928,7 +1903,7 @@ static void test_links_and_renames(void **state)
 static void test_inode_numbers_never_reused(void **state)
 {
     struct fixture *fx = *state;
-    uint64_t last = make_node(fx->fs, FS_ROOT_INO, "first", S_IFREG | 0644, NULL);
+    uint64_t last = fsutil_make_node(fx->fs, FS_ROOT_INO, "first", S_IFREG | 0644, NULL);
     assert_int_equal(fs_unlink(fx->fs, FS_ROOT_INO, "first"), 0);
     assert_reclaimed(fx->fs, last);
     for (int round = 0; round < 4; round++) {
@@ -1937,7 +1912,7 @@ static void test_inode_numbers_never_reused(void **state)
         for (int i = 0; i < count; i++) {
             char name[32];
             snprintf(name, sizeof(name), "r%d-%d", round, i);
-            uint64_t ino = make_node(fx->fs, FS_ROOT_INO, name, S_IFREG | 0644, NULL);
+            uint64_t ino = fsutil_make_node(fx->fs, FS_ROOT_INO, name, S_IFREG | 0644, NULL);
             assert_true(ino > last);
             last = ino;
             if (i % 2 == 0)
@@ -1947,7 +1922,7 @@ static void test_inode_numbers_never_reused(void **state)
         if (round == 2)
             reopen(&fx->fs, fx->dir); /* an open with no create between */
     }
-    uint64_t ino = make_node(fx->fs, FS_ROOT_INO, "last", S_IFREG | 0644, NULL);
+    uint64_t ino = fsutil_make_node(fx->fs, FS_ROOT_INO, "last", S_IFREG | 0644, NULL);
     assert_true(ino > last);
     fsck_clean(fx->fs, false);
 }
@@ -1967,7 +1942,7 @@ static void test_name_limits(void **state)
     name256[FS_NAME_MAX + 1] = '\0';
     struct stat st;
 
-    uint64_t f = make_node(fs, FS_ROOT_INO, name255, S_IFREG | 0644, NULL);
+    uint64_t f = fsutil_make_node(fs, FS_ROOT_INO, name255, S_IFREG | 0644, NULL);
     assert_int_equal(ino_of(fs, FS_ROOT_INO, name255), f);
     assert_int_equal(fs_link(fs, f, FS_ROOT_INO, name255b, &st), 0);
     fs_forget(fs, f, 1);
@@ -1980,12 +1955,13 @@ static void test_name_limits(void **state)
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, name255b, FS_ROOT_INO, "short", 0), 0);
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, "short", FS_ROOT_INO, name255b, 0), 0);
 
-    uint64_t d = make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
-    assert_int_equal(fs_create_node(fs, me(), FS_ROOT_INO, name256, S_IFREG | 0644, 0, NULL, &st),
+    uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
+    assert_int_equal(
+        fs_create_node(fs, fsutil_me(), FS_ROOT_INO, name256, S_IFREG | 0644, 0, NULL, &st),
+        -ENAMETOOLONG);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, name256, S_IFDIR | 0755, 0, NULL, &st),
                      -ENAMETOOLONG);
-    assert_int_equal(fs_create_node(fs, me(), d, name256, S_IFDIR | 0755, 0, NULL, &st),
-                     -ENAMETOOLONG);
-    assert_int_equal(fs_create_node(fs, me(), d, name256, 0, 0, "t", &st), -ENAMETOOLONG);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, name256, 0, 0, "t", &st), -ENAMETOOLONG);
     assert_int_equal(fs_lookup(fs, FS_ROOT_INO, name256, &st), -ENAMETOOLONG);
     assert_int_equal(fs_link(fs, f, FS_ROOT_INO, name256, &st), -ENAMETOOLONG);
     assert_int_equal(fs_rename(fs, FS_ROOT_INO, name255, FS_ROOT_INO, name256, 0), -ENAMETOOLONG);
@@ -2000,7 +1976,7 @@ static void test_name_limits(void **state)
     for (int i = 0; i < 254; i++)
         odd[i] = (char)(i + 1 == '/' ? 0xfe : i + 1);
     odd[254] = '\0';
-    uint64_t o = make_node(fs, d, odd, S_IFREG | 0644, NULL);
+    uint64_t o = fsutil_make_node(fs, d, odd, S_IFREG | 0644, NULL);
     assert_int_equal(ino_of(fs, d, odd), o);
 
     /* symlink targets: up to 4095 bytes */
@@ -2008,14 +1984,14 @@ static void test_name_limits(void **state)
     for (int i = 0; i < FS_SYMLINK_MAX + 1; i++)
         target[i] = (char)('a' + i % 26);
     target[FS_SYMLINK_MAX + 1] = '\0';
-    assert_int_equal(fs_create_node(fs, me(), d, "long", 0, 0, target, &st), -ENAMETOOLONG);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, "long", 0, 0, target, &st), -ENAMETOOLONG);
     target[FS_SYMLINK_MAX] = '\0';
-    assert_int_equal(fs_create_node(fs, me(), d, "long", 0, 0, target, &st), 0);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, "long", 0, 0, target, &st), 0);
     uint64_t link = st.st_ino;
     fs_forget(fs, link, 1);
     assert_int_equal(st.st_size, FS_SYMLINK_MAX);
     assert_true(S_ISLNK(st.st_mode));
-    assert_int_equal(fs_create_node(fs, me(), d, "empty", 0, 0, "", &st), -ENOENT);
+    assert_int_equal(fs_create_node(fs, fsutil_me(), d, "empty", 0, 0, "", &st), -ENOENT);
     assert_int_equal(stat_of(fs, d).st_size, 2);
     char buf[FS_SYMLINK_MAX + 10];
     for (int pass = 0; pass < 2; pass++) {
@@ -2238,7 +2214,7 @@ static void test_concurrent_namespace(void **state)
     for (int d = 0; d < SHARED_DIRS; d++) {
         char name[8];
         snprintf(name, sizeof(name), "D%d", d);
-        dirs[d] = make_node(fs, FS_ROOT_INO, name, S_IFDIR | 0755, NULL);
+        dirs[d] = fsutil_make_node(fs, FS_ROOT_INO, name, S_IFDIR | 0755, NULL);
     }
     atomic_int stop = 0;
     struct worker workers[WORKERS];
@@ -2325,15 +2301,15 @@ static void test_concurrent_cross_renames(void **state)
 {
     struct fixture *fx = *state;
     struct fs *fs = fx->fs;
-    uint64_t p = make_node(fs, FS_ROOT_INO, "P", S_IFDIR | 0755, NULL);
-    uint64_t q = make_node(fs, FS_ROOT_INO, "Q", S_IFDIR | 0755, NULL);
-    uint64_t x = make_node(fs, p, "x", S_IFREG | 0644, NULL);
-    uint64_t y = make_node(fs, q, "y", S_IFREG | 0644, NULL);
-    uint64_t dx = make_node(fs, p, "dx", S_IFDIR | 0755, NULL);
-    uint64_t dy = make_node(fs, q, "dy", S_IFDIR | 0755, NULL);
-    make_node(fs, dx, "in-dx", S_IFREG | 0644, NULL);
-    uint64_t a = make_node(fs, p, "a", S_IFREG | 0644, NULL);
-    uint64_t mdir = make_node(fs, q, "m", S_IFDIR | 0755, NULL);
+    uint64_t p = fsutil_make_node(fs, FS_ROOT_INO, "P", S_IFDIR | 0755, NULL);
+    uint64_t q = fsutil_make_node(fs, FS_ROOT_INO, "Q", S_IFDIR | 0755, NULL);
+    uint64_t x = fsutil_make_node(fs, p, "x", S_IFREG | 0644, NULL);
+    uint64_t y = fsutil_make_node(fs, q, "y", S_IFREG | 0644, NULL);
+    uint64_t dx = fsutil_make_node(fs, p, "dx", S_IFDIR | 0755, NULL);
+    uint64_t dy = fsutil_make_node(fs, q, "dy", S_IFDIR | 0755, NULL);
+    fsutil_make_node(fs, dx, "in-dx", S_IFREG | 0644, NULL);
+    uint64_t a = fsutil_make_node(fs, p, "a", S_IFREG | 0644, NULL);
+    uint64_t mdir = fsutil_make_node(fs, q, "m", S_IFDIR | 0755, NULL);
     struct cross workers[4];
     int rounds = kv_test_long_mode() ? 20000 : 2500;
     for (int t = 0; t < 4; t++) {
@@ -2387,7 +2363,8 @@ static void *replace_target(void *arg)
     struct replacer *r = arg;
     for (int i = 0; i < r->rounds && r->failure[0] == '\0'; i++) {
         struct stat st;
-        int rc = fs_create_node(r->fs, me(), FS_ROOT_INO, "tmp", S_IFREG | 0644, 0, NULL, &st);
+        int rc =
+            fs_create_node(r->fs, fsutil_me(), FS_ROOT_INO, "tmp", S_IFREG | 0644, 0, NULL, &st);
         if (rc == 0) {
             fs_forget(r->fs, st.st_ino, 1);
             rc = fs_rename(r->fs, FS_ROOT_INO, "tmp", FS_ROOT_INO, "target", 0);
@@ -2403,7 +2380,7 @@ static void test_lookup_during_replacing_rename(void **state)
 {
     struct fixture *fx = *state;
     struct replacer r = {.fs = fx->fs, .rounds = kv_test_long_mode() ? 50000 : 5000};
-    make_node(fx->fs, FS_ROOT_INO, "target", S_IFREG | 0644, NULL);
+    fsutil_make_node(fx->fs, FS_ROOT_INO, "target", S_IFREG | 0644, NULL);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, replace_target, &r), 0);
     uint64_t found = 0, missing = 0, other = 0;
@@ -2453,7 +2430,7 @@ static void test_setattr_kills_suidgid(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char name[16];
         snprintf(name, sizeof(name), "n%zu", i);
-        inos[i] = make_node(fx->fs, FS_ROOT_INO, name, cases[i].mode, NULL);
+        inos[i] = fsutil_make_node(fx->fs, FS_ROOT_INO, name, cases[i].mode, NULL);
         struct stat attr, st;
         memset(&attr, 0, sizeof(attr));
         attr.st_size = 3;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 #include "fs_impl.h"
 
 struct fixture {
@@ -28,16 +29,8 @@ struct fixture {
 static struct fs *open_fs(const char *dir)
 {
     struct fs_options options;
-    fs_options_init(&options);
-    options.write_buffer_size = 1u << 20;
-    options.cache_size = 4u << 20;
-    struct fs *fs = NULL;
-    char err[256] = "";
-    int rc = fs_open(dir, &options, &fs, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "fs_open: %s\n", err);
-    assert_int_equal(rc, 0);
-    return fs;
+    fsutil_options(&options, 1u << 20);
+    return fsutil_open(dir, &options);
 }
 
 static int setup(void **state)

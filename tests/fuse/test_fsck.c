@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsutil.h"
 #include "fsck.h"
 #include "kv.h"
 #include "schema.h"
@@ -57,28 +58,11 @@ struct fixture {
 
 /* ---- building ---- */
 
-static const struct fs_caller *me(void)
-{
-    static struct fs_caller caller;
-    caller.uid = getuid();
-    caller.gid = getgid();
-    caller.pid = getpid();
-    return &caller;
-}
-
 static struct fs *open_fs(const char *dir, size_t write_buffer_size)
 {
     struct fs_options options;
-    fs_options_init(&options);
-    options.cache_size = 4u << 20;
-    if (write_buffer_size > 0)
-        options.write_buffer_size = write_buffer_size;
-    struct fs *fs = NULL;
-    char err[256] = "";
-    int rc = fs_open(dir, &options, &fs, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("fs_open %s: %s (%d)", dir, err, rc);
-    return fs;
+    fsutil_options(&options, write_buffer_size);
+    return fsutil_open(dir, &options);
 }
 
 /* The byte at offset i of the file whose contents are numbered `which`. */
@@ -97,7 +81,7 @@ static uint64_t make_node(struct fs *fs, uint64_t parent, const char *name, mode
                           const char *target)
 {
     struct stat st;
-    int rc = fs_create_node(fs, me(), parent, name, mode, 0, target, &st);
+    int rc = fs_create_node(fs, fsutil_me(), parent, name, mode, 0, target, &st);
     if (rc != 0)
         fail_msg("fs_create_node %s: %d", name, rc);
     return st.st_ino;

@@ -1,0 +1,53 @@
+/*
+ * fsutil.c — see fsutil.h.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "fsutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void fsutil_options(struct fs_options *options, size_t write_buffer_size)
+{
+    fs_options_init(options);
+    options->cache_size = 4u << 20;
+    if (write_buffer_size > 0)
+        options->write_buffer_size = write_buffer_size;
+}
+
+struct fs *fsutil_open(const char *dir, const struct fs_options *options)
+{
+    struct fs *fs = NULL;
+    char err[256] = "";
+    int rc = fs_open(dir, options, &fs, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("fs_open %s: %s (%d)", dir, err, rc);
+    assert_non_null(fs);
+    return fs;
+}
+
+const struct fs_caller *fsutil_me(void)
+{
+    static struct fs_caller caller;
+    caller.uid = getuid();
+    caller.gid = getgid();
+    caller.pid = getpid();
+    return &caller;
+}
+
+uint64_t fsutil_make_node(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+                          const char *target)
+{
+    struct stat st;
+    int rc = fs_create_node(fs, fsutil_me(), parent, name, mode, 0, target, &st);
+    if (rc != 0)
+        fail_msg("create %s: %s", name, strerror(-rc));
+    fs_forget(fs, st.st_ino, 1);
+    return st.st_ino;
+}

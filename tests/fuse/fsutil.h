@@ -1,0 +1,32 @@
+/*
+ * fsutil.h — what the tests of the file-system core (test_fs_*.c,
+ * test_fsck.c) share: opening an fs with small caches, the caller they act
+ * as, and creating a node.
+ */
+#ifndef LSMFS_TEST_FSUTIL_H
+#define LSMFS_TEST_FSUTIL_H
+
+#include "fs.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* fs_options_init() with the tests' small block cache (4 MiB); a
+ * write_buffer_size > 0 replaces the default. */
+void fsutil_options(struct fs_options *options, size_t write_buffer_size);
+
+/* Opens (formatting if empty) the file system in dir with options; fails
+ * the test, with fs_open's message, if it cannot. */
+struct fs *fsutil_open(const char *dir, const struct fs_options *options);
+
+/* The test process as the caller: its uid, gid and pid. */
+const struct fs_caller *fsutil_me(void);
+
+/* Creates parent/name (a symlink to target when target is not NULL) as
+ * fsutil_me(), gives the kernel reference back at once, and returns the
+ * inode number; fails the test if the creation fails. */
+uint64_t fsutil_make_node(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+                          const char *target);
+
+#endif /* LSMFS_TEST_FSUTIL_H */
