@@ -9,7 +9,10 @@
 
 #include "fsutil.h"
 
+#include "testutil.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,6 +33,28 @@ struct fs *fsutil_open(const char *dir, const struct fs_options *options)
         fail_msg("fs_open %s: %s (%d)", dir, err, rc);
     assert_non_null(fs);
     return fs;
+}
+
+struct fs_fixture *fsutil_fixture_create(const char *prefix, const struct fs_options *options)
+{
+    static int counter;
+    char name[64];
+    snprintf(name, sizeof(name), "%s_%d", prefix, counter++);
+    struct fs_fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    fx->dir = kv_test_tmpdir(name);
+    fx->fs = fsutil_open(fx->dir, options);
+    return fx;
+}
+
+int fsutil_fixture_teardown(void **state)
+{
+    struct fs_fixture *fx = *state;
+    if (fx->fs != NULL)
+        assert_int_equal(fs_close(fx->fs), 0);
+    kv_test_cleanup_dir(fx->dir);
+    free(fx);
+    return 0;
 }
 
 const struct fs_caller *fsutil_me(void)

@@ -1,7 +1,8 @@
 /*
  * fsutil.h — what the tests of the file-system core (test_fs_*.c,
- * test_fsck.c) share: opening an fs with small caches, the caller they act
- * as, and creating a node.
+ * test_fsck.c) share: opening an fs with small caches, a cmocka fixture
+ * holding one in a scratch directory, the caller they act as, and creating
+ * a node.
  */
 #ifndef LSMFS_TEST_FSUTIL_H
 #define LSMFS_TEST_FSUTIL_H
@@ -19,6 +20,20 @@ void fsutil_options(struct fs_options *options, size_t write_buffer_size);
 /* Opens (formatting if empty) the file system in dir with options; fails
  * the test, with fs_open's message, if it cannot. */
 struct fs *fsutil_open(const char *dir, const struct fs_options *options);
+
+/* One file system in its own scratch directory, as a cmocka test state. */
+struct fs_fixture {
+    char *dir;
+    struct fs *fs; /* a test that closes it sets it to NULL */
+};
+
+/* Makes a scratch directory PREFIX_N (N counts up) and opens a file system
+ * there with options; for a cmocka setup function to store in *state. */
+struct fs_fixture *fsutil_fixture_create(const char *prefix, const struct fs_options *options);
+
+/* Closes the fixture's file system (checking that the close succeeds),
+ * removes its directory and frees it: a cmocka teardown function. */
+int fsutil_fixture_teardown(void **state);
 
 /* The test process as the caller: its uid, gid and pid. */
 const struct fs_caller *fsutil_me(void);

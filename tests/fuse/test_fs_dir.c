@@ -244,30 +244,12 @@ static void random_name(kv_test_rng *rng, char *out, size_t max_len)
         out[0] = 'x';
 }
 
-struct fixture {
-    char *dir;
-    struct fs *fs;
-};
-
 static int setup(void **state)
 {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof(name), "fs_dir_%d", counter++);
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    fx->dir = kv_test_tmpdir(name);
-    fx->fs = open_fs(fx->dir, 256u << 10);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->fs != NULL)
-        assert_int_equal(fs_close(fx->fs), 0);
-    kv_test_cleanup_dir(fx->dir);
-    free(fx);
+    struct fs_options options;
+    fsutil_options(&options, 256u << 10);
+    options.cache_size = 8u << 20;
+    *state = fsutil_fixture_create("fs_dir", &options);
     return 0;
 }
 
@@ -306,7 +288,7 @@ static void expected_free(struct expected *want, size_t count)
 
 static void test_order_and_offsets(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     kv_test_rng rng;
     kv_test_rng_init(&rng, kv_test_seed(4242));
@@ -398,7 +380,7 @@ static void test_order_and_offsets(void **state)
 
 static void test_empty_and_errors(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct fs_dir *dir;
     /* the root of a fresh file system, and an empty directory */
@@ -430,7 +412,7 @@ static void test_empty_and_errors(void **state)
 
 static void test_snapshot(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
     uint64_t other = fsutil_make_node(fs, FS_ROOT_INO, "other", S_IFDIR | 0755, NULL);
@@ -586,7 +568,7 @@ static void *churn_writer(void *arg)
 
 static void test_snapshot_against_writer(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct churn w = {.fs = fx->fs};
     w.dir = fsutil_make_node(fx->fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
     fsutil_make_node(fx->fs, w.dir, "x0", S_IFREG | 0644, NULL);
@@ -638,7 +620,7 @@ static void test_snapshot_against_writer(void **state)
 
 static void test_readdirplus_references(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t d = fsutil_make_node(fs, FS_ROOT_INO, "d", S_IFDIR | 0755, NULL);
     const int count = 100;
@@ -904,11 +886,13 @@ static void test_large_directory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_order_and_offsets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_against_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_readdirplus_references, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_and_offsets, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_and_errors, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_against_writer, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_readdirplus_references, setup,
+                                        fsutil_fixture_teardown),
         cmocka_unit_test(test_large_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -424,30 +424,12 @@ static void test_model_512(void **state)
 
 /* ---- fixed cases ---- */
 
-struct fixture {
-    char *dir;
-    struct fs *fs;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    char name[64];
-    static int counter;
-    snprintf(name, sizeof(name), "fs_file_%d", counter++);
-    fx->dir = kv_test_tmpdir(name);
-    fx->fs = open_fs(fx->dir, 4096, 1u << 20);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->fs != NULL)
-        assert_int_equal(fs_close(fx->fs), 0);
-    kv_test_cleanup_dir(fx->dir);
-    free(fx);
+    struct fs_options options;
+    fsutil_options(&options, 1u << 20);
+    options.block_size = 4096;
+    *state = fsutil_fixture_create("fs_file", &options);
     return 0;
 }
 
@@ -480,7 +462,7 @@ static size_t stored_length(struct fs *fs, uint64_t ino, uint64_t block)
 
 static void test_blocks_and_trim(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "f");
     char buf[3 * 4096], back[3 * 4096];
@@ -533,7 +515,7 @@ static void test_blocks_and_trim(void **state)
 
 static void test_write_times_and_append(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "f");
     struct stat before = stat_of(fs, ino);
@@ -569,7 +551,7 @@ static void test_write_times_and_append(void **state)
  * refused write changes nothing. */
 static void test_write_kills_suidgid(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     static const struct {
         mode_t mode;
         int flags;
@@ -609,7 +591,7 @@ static void test_write_kills_suidgid(void **state)
 
 static void test_large_write_unaligned(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "big");
     size_t n = 1u << 20;
@@ -632,7 +614,7 @@ static void test_large_write_unaligned(void **state)
 
 static void test_lseek(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     const int64_t bs = 4096;
     uint64_t ino = create_file(fs, "f");
@@ -678,7 +660,7 @@ static void test_lseek(void **state)
 
 static void test_fallocate(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "f");
     const int keep = FALLOC_FL_KEEP_SIZE;
@@ -737,7 +719,7 @@ static void test_fallocate(void **state)
 
 static void test_copy_file_range(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t in = create_file(fs, "in"), out = create_file(fs, "out");
     char buf[3 * 4096], back[4 * 4096];
@@ -785,7 +767,7 @@ static void test_copy_file_range(void **state)
 
 static void test_past_4gib(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "huge");
     write_all(fs, ino, 5 * GIB, "hello", 5);
@@ -832,7 +814,7 @@ static void test_past_4gib(void **state)
 
 static void test_types_and_missing(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t dir = create_node(fs, "d", S_IFDIR | 0755);
     uint64_t fifo = create_node(fs, "p", S_IFIFO | 0644);
@@ -896,7 +878,7 @@ static void *read_while_appending(void *arg)
 
 static void test_concurrent_appends(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_file(fs, "log");
     pthread_t threads[APPENDERS + 1];
@@ -933,16 +915,17 @@ static void test_concurrent_appends(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_blocks_and_trim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_times_and_append, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_kills_suidgid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_write_unaligned, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lseek, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fallocate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copy_file_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_past_4gib, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_types_and_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_and_trim, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_times_and_append, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_kills_suidgid, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_large_write_unaligned, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lseek, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_fallocate, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_file_range, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_past_4gib, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_types_and_missing, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, fsutil_fixture_teardown),
         cmocka_unit_test(test_model_4k),
         cmocka_unit_test(test_model_512),
     };

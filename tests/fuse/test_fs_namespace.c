@@ -1548,30 +1548,11 @@ static void test_model(void **state)
 
 /* ---- orphans ---- */
 
-struct fixture {
-    char *dir;
-    struct fs *fs;
-};
-
 static int setup(void **state)
 {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof(name), "fs_namespace_%d", counter++);
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    fx->dir = kv_test_tmpdir(name);
-    fx->fs = open_fs(fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->fs != NULL)
-        assert_int_equal(fs_close(fx->fs), 0);
-    kv_test_cleanup_dir(fx->dir);
-    free(fx);
+    struct fs_options options;
+    fsutil_options(&options, 256u << 10); /* small: flushes and SST reads happen */
+    *state = fsutil_fixture_create("fs_namespace", &options);
     return 0;
 }
 
@@ -1594,7 +1575,7 @@ static uint64_t make_full_file(struct fs *fs, uint64_t parent, const char *name,
  * forget, in either order; then every key of it is gone. */
 static void test_orphan_lives_until_last_reference(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     for (int release_first = 0; release_first < 2; release_first++) {
         /* a small file and one of more than 32 blocks (reclaimed with a
@@ -1654,7 +1635,7 @@ static void test_orphan_lives_until_last_reference(void **state)
 /* Only the kernel's lookup holds it (no open handle). */
 static void test_orphan_held_by_lookup(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = make_full_file(fs, FS_ROOT_INO, "f", 5000);
     struct stat st;
@@ -1682,7 +1663,7 @@ static void test_orphan_held_by_lookup(void **state)
 /* Nobody holds it: unlink reclaims at once, without an orphan record. */
 static void test_unlink_unused_reclaims_at_once(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     for (uint64_t size = 9000; size < 1000000; size *= 10) {
         uint64_t ino = make_full_file(fs, FS_ROOT_INO, "f", size);
@@ -1718,7 +1699,7 @@ static void test_unlink_unused_reclaims_at_once(void **state)
 /* A directory removed while open: an orphan until releasedir and forget. */
 static void test_orphan_directory(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct stat st;
     assert_int_equal(
@@ -1766,7 +1747,7 @@ static void test_orphan_directory(void **state)
  * them: no O key, no I key, no data or xattr key left. */
 static void test_orphans_reclaimed_at_open(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     /* open, the kernel's reference already given back */
     uint64_t opened = make_full_file(fs, FS_ROOT_INO, "opened", 3 * 4096);
@@ -1819,7 +1800,7 @@ static void test_orphans_reclaimed_at_open(void **state)
 
 static void test_links_and_renames(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct stat st;
     uint64_t a = fsutil_make_node(fs, FS_ROOT_INO, "a", S_IFDIR | 0755, NULL);
@@ -1902,7 +1883,7 @@ static void test_links_and_renames(void **state)
 
 static void test_inode_numbers_never_reused(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     uint64_t last = fsutil_make_node(fx->fs, FS_ROOT_INO, "first", S_IFREG | 0644, NULL);
     assert_int_equal(fs_unlink(fx->fs, FS_ROOT_INO, "first"), 0);
     assert_reclaimed(fx->fs, last);
@@ -1931,7 +1912,7 @@ static void test_inode_numbers_never_reused(void **state)
 
 static void test_name_limits(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     char name255[FS_NAME_MAX + 1], name255b[FS_NAME_MAX + 1], name256[FS_NAME_MAX + 2];
     memset(name255, 'n', FS_NAME_MAX);
@@ -2145,7 +2126,7 @@ static void join_or_fail(pthread_t thread, int seconds, const char *what)
     deadline.tv_sec += seconds;
     int rc = pthread_timedjoin_np(thread, NULL, &deadline);
     if (rc == ETIMEDOUT) {
-        /* The stuck threads hold locks of this file system: no teardown
+        /* The stuck threads hold locks of this file system: no fsutil_fixture_teardown
          * can run safely, so end the whole test program here. */
         fprintf(stderr, "%s: still running after %d s: a deadlock\n", what, seconds);
         fflush(NULL);
@@ -2208,7 +2189,7 @@ static void api_check_tree(struct fs *fs)
 
 static void test_concurrent_namespace(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t dirs[SHARED_DIRS];
     for (int d = 0; d < SHARED_DIRS; d++) {
@@ -2299,7 +2280,7 @@ static void *cross_worker(void *arg)
 
 static void test_concurrent_cross_renames(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t p = fsutil_make_node(fs, FS_ROOT_INO, "P", S_IFDIR | 0755, NULL);
     uint64_t q = fsutil_make_node(fs, FS_ROOT_INO, "Q", S_IFDIR | 0755, NULL);
@@ -2378,7 +2359,7 @@ static void *replace_target(void *arg)
 
 static void test_lookup_during_replacing_rename(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct replacer r = {.fs = fx->fs, .rounds = kv_test_long_mode() ? 50000 : 5000};
     fsutil_make_node(fx->fs, FS_ROOT_INO, "target", S_IFREG | 0644, NULL);
     pthread_t thread;
@@ -2410,7 +2391,7 @@ static void test_lookup_during_replacing_rename(void **state)
  * rest of the change. */
 static void test_setattr_kills_suidgid(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     static const struct {
         mode_t mode;
         int to_set;
@@ -2448,18 +2429,24 @@ static void test_setattr_kills_suidgid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_orphan_lives_until_last_reference, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_orphan_held_by_lookup, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unlink_unused_reclaims_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_orphan_directory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_orphans_reclaimed_at_open, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_links_and_renames, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inode_numbers_never_reused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_name_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_namespace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_cross_renames, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lookup_during_replacing_rename, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_setattr_kills_suidgid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_lives_until_last_reference, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_held_by_lookup, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_unlink_unused_reclaims_at_once, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_directory, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_reclaimed_at_open, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_links_and_renames, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_inode_numbers_never_reused, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_name_limits, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_namespace, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_cross_renames, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_during_replacing_rename, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_setattr_kills_suidgid, setup, fsutil_fixture_teardown),
         cmocka_unit_test(test_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,11 +21,6 @@
 #include "fsutil.h"
 #include "fs_impl.h"
 
-struct fixture {
-    char *dir;
-    struct fs *fs;
-};
-
 static struct fs *open_fs(const char *dir)
 {
     struct fs_options options;
@@ -35,23 +30,9 @@ static struct fs *open_fs(const char *dir)
 
 static int setup(void **state)
 {
-    static int counter;
-    char name[64];
-    snprintf(name, sizeof(name), "fs_xattr_%d", counter++);
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    fx->dir = kv_test_tmpdir(name);
-    fx->fs = open_fs(fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    if (fx->fs != NULL)
-        assert_int_equal(fs_close(fx->fs), 0);
-    kv_test_cleanup_dir(fx->dir);
-    free(fx);
+    struct fs_options options;
+    fsutil_options(&options, 1u << 20);
+    *state = fsutil_fixture_create("fs_xattr", &options);
     return 0;
 }
 
@@ -82,7 +63,7 @@ static int64_t ctime_ns(struct fs *fs, uint64_t ino)
 
 static void test_round_trip(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
     char value[64];
@@ -129,7 +110,7 @@ static void test_round_trip(void **state)
 
 static void test_flags_create_replace(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
     char value[16];
@@ -149,7 +130,7 @@ static void test_flags_create_replace(void **state)
 
 static void test_limits(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
     char name[FS_XATTR_NAME_MAX + 2];
@@ -191,7 +172,7 @@ static void test_limits(void **state)
  * an X key planted behind the core's back, which stays invisible. */
 static void test_has_xattrs_flag(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
     assert_int_equal(inode_flags(fs, ino) & FS_INODE_HAS_XATTRS, 0);
@@ -254,7 +235,7 @@ static struct stat attr_with_size(off_t size)
  * stored). Writes back of cached pages, chmod, utimes and setxattr keep it. */
 static void test_capability_dropped(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     struct stat st, attr = attr_with_size(0);
     char value[16];
@@ -329,7 +310,7 @@ static void test_capability_dropped(void **state)
  * behind the core's back is neither seen nor deleted. */
 static void test_capability_drop_free_without_xattrs(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t ino = create_node(fs, "f", S_IFREG | 0644);
     char key[FS_KEY_MAX];
@@ -350,7 +331,7 @@ static void test_capability_drop_free_without_xattrs(void **state)
  * survive a reopen. */
 static void test_isolation_and_persistence(void **state)
 {
-    struct fixture *fx = *state;
+    struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
     uint64_t file = create_node(fs, "f", S_IFREG | 0644);
     uint64_t dir = create_node(fs, "d", S_IFDIR | 0755);
@@ -383,13 +364,15 @@ static void test_isolation_and_persistence(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flags_create_replace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_has_xattrs_flag, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_isolation_and_persistence, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capability_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_capability_drop_free_without_xattrs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_flags_create_replace, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_limits, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_has_xattrs_flag, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_isolation_and_persistence, setup,
+                                        fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_capability_dropped, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_capability_drop_free_without_xattrs, setup,
+                                        fsutil_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
