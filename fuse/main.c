@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bdi.h"
 #include "fsck.h"
 #include "fuse_io.h"
 #include "write_order.h"
@@ -33,6 +34,7 @@ struct config {
     struct fs_options fs;
     struct lsmfs_session session;
     bool foreground, single_thread, debug;
+    bool strict_dirty_limit; /* keep the kernel's per-mount cap (bdi.h) */
     unsigned int max_threads;
     char bad_option[256]; /* copied: fuse_opt_parse frees its arguments */
 };
@@ -55,6 +57,7 @@ enum option_key {
     KEY_NEGATIVE_TIMEOUT,
     KEY_MAX_THREADS,
     KEY_RO,
+    KEY_STRICT_DIRTY_LIMIT,
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -78,6 +81,7 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
     FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_KEY("strict_dirty_limit", KEY_STRICT_DIRTY_LIMIT),
     FUSE_OPT_END,
 };
 
@@ -106,6 +110,8 @@ static void usage(FILE *out)
             "  -o entry_timeout=SECS, attr_timeout=SECS, negative_timeout=SECS\n"
             "                         kernel caching of names and attributes (60, 60, 10)\n"
             "  -o max_threads=N       FUSE worker threads (10)\n"
+            "  -o strict_dirty_limit  keep the kernel's cap on this mount's dirty pages (1%% of\n"
+            "                         the system's); by default root lifts it, see README\n"
             "  -o ro                  read-only\n"
             "  -o allow_other         let other users in (with the kernel checking permissions)\n"
             "  other -o options are FUSE's mount options (see mount.fuse3(8)).\n"
@@ -250,6 +256,9 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
     case KEY_RO:
         c->fs.read_only = true;
         return 1;
+    case KEY_STRICT_DIRTY_LIMIT:
+        c->strict_dirty_limit = true;
+        return 0;
     default:
         return 1; /* FUSE's own options */
     }
@@ -432,6 +441,22 @@ static int wait_for_child(int fd)
     return 0;
 }
 
+/* Turns the kernel's strict dirty-page limit of the new mount off (bdi.h),
+ * when root mounts and -o strict_dirty_limit is not given. Failing is not
+ * fatal: the mount works, only buffered writes are slower; root is told. */
+static void lift_strict_dirty_limit(const struct config *c)
+{
+    if (c->strict_dirty_limit || geteuid() != 0)
+        return;
+    char bdi[64];
+    int rc = bdi_of_mount("/proc/self/mountinfo", c->mountpoint, bdi, sizeof(bdi));
+    if (rc == 0)
+        rc = bdi_set_strict_limit("/sys/class/bdi", bdi, false);
+    if (rc != 0)
+        fprintf(stderr, "lsmfs: warning: kept the kernel's strict dirty-page limit on %s: %s\n",
+                c->mountpoint, strerror(-rc));
+}
+
 /* Opens the data directory, mounts, serves until unmounted, closes.
  * `report_fd` (or -1 in the foreground) tells the waiting parent how the
  * mount went. Returns the exit status. */
@@ -450,6 +475,7 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
         report(report_fd, "cannot mount (see the message above)");
         return 1;
     }
+    lift_strict_dirty_limit(c);
     /* Before the loop reads INIT; on the descriptor the mount opened,
      * which the session keeps owning (fuse_io.h). */
     rc = fuse_io_install(se, c->debug);
