@@ -16,17 +16,6 @@ void kv_encode_fixed64(char *dst, uint64_t value)
     kv_encode_fixed32(dst + 4, (uint32_t)(value >> 32));
 }
 
-uint32_t kv_decode_fixed32(const char *src)
-{
-    const unsigned char *p = (const unsigned char *)src;
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-uint64_t kv_decode_fixed64(const char *src)
-{
-    return (uint64_t)kv_decode_fixed32(src) | ((uint64_t)kv_decode_fixed32(src + 4) << 32);
-}
-
 void kv_encode_big_endian64(char *dst, uint64_t value)
 {
     for (int i = 7; i >= 0; i--) {
@@ -120,7 +109,7 @@ const char *kv_decode_varint64(const char *p, const char *limit, uint64_t *value
     return NULL;
 }
 
-const char *kv_decode_varint32(const char *p, const char *limit, uint32_t *value)
+const char *kv_decode_varint32_slow(const char *p, const char *limit, uint32_t *value)
 {
     uint32_t result = 0;
     for (unsigned shift = 0; shift <= 28 && p < limit; shift += 7) {

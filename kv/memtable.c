@@ -158,7 +158,8 @@ void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_sl
     uint32_t value_size = (uint32_t)value.size;
     size_t encoded_size = entry_ikey_size(key) + (size_t)kv_varint_length(value_size) + value_size;
 
-    char *entry = kv_arena_allocate(&mem->arena, encoded_size);
+    kv_skiplist *list = type == KV_TYPE_RANGE_DELETION ? mem->range_table : mem->table;
+    char *entry = kv_skiplist_allocate_key(list, encoded_size);
     char *p = encode_entry_ikey(entry, key, seq, type);
     p = kv_encode_varint32(p, value_size);
     if (value_size > 0)
@@ -173,10 +174,10 @@ void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_sl
                 *chunk = kv_arena_allocate_aligned(&mem->arena, RANGE_LOG_CHUNK * sizeof(char *));
             (*chunk)[index % RANGE_LOG_CHUNK] = entry;
         }
-        kv_skiplist_insert(mem->range_table, entry);
+        kv_skiplist_insert_allocated(list, entry);
         atomic_fetch_add_explicit(&mem->num_range_deletes, 1, memory_order_release);
     } else {
-        kv_skiplist_insert(mem->table, entry);
+        kv_skiplist_insert_allocated(list, entry);
         if (type == KV_TYPE_DELETION)
             atomic_fetch_add_explicit(&mem->num_deletes, 1, memory_order_relaxed);
     }

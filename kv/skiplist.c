@@ -37,6 +37,7 @@ struct kv_skiplist {
     atomic_int max_height;
     atomic_size_t count;
     uint32_t random_state; /* writer only */
+    skip_node *pending;    /* writer only: from allocate_key, not yet inserted */
 };
 
 static skip_node *node_next(const skip_node *node, int level)
@@ -147,20 +148,22 @@ kv_skiplist *kv_skiplist_create(kv_arena *arena, kv_skiplist_compare_fn compare)
     list->arena = arena;
     list->compare = compare;
     list->random_state = 0xdeadbeef & 0x7fffffffu;
+    list->pending = NULL;
     atomic_init(&list->max_height, 1);
     atomic_init(&list->count, 0);
     list->head = node_new(list, NULL, SKIPLIST_MAX_HEIGHT);
     return list;
 }
 
-void kv_skiplist_insert(kv_skiplist *list, const char *key)
+/* Links a node that is not reachable yet (its key set, its height
+ * `height`) into the list. */
+static void link_node(kv_skiplist *list, skip_node *node, int height)
 {
     skip_node *prev[SKIPLIST_MAX_HEIGHT];
-    skip_node *found = find_greater_or_equal(list, key, prev);
-    assert(found == NULL || list->compare(found->key, key) != 0);
+    skip_node *found = find_greater_or_equal(list, node->key, prev);
+    assert(found == NULL || list->compare(found->key, node->key) != 0);
     (void)found;
 
-    int height = random_height(list);
     int max_height = current_max_height(list);
     if (height > max_height) {
         for (int level = max_height; level < height; level++)
@@ -170,7 +173,6 @@ void kv_skiplist_insert(kv_skiplist *list, const char *key)
         atomic_store_explicit(&list->max_height, height, memory_order_relaxed);
     }
 
-    skip_node *node = node_new(list, key, height);
     for (int level = 0; level < height; level++) {
         /* The node is not reachable yet, so its own pointers need no
          * ordering; publishing it through prev is the release store. */
@@ -179,6 +181,39 @@ void kv_skiplist_insert(kv_skiplist *list, const char *key)
         node_set_next(prev[level], level, node);
     }
     atomic_fetch_add_explicit(&list->count, 1, memory_order_release);
+}
+
+void kv_skiplist_insert(kv_skiplist *list, const char *key)
+{
+    int height = random_height(list);
+    link_node(list, node_new(list, key, height), height);
+}
+
+/* The node's height is kept in its next[0] slot (as a small integer)
+ * until insert_allocated links it: the slot is overwritten then. */
+char *kv_skiplist_allocate_key(kv_skiplist *list, size_t key_size)
+{
+    assert(list->pending == NULL);
+    int height = random_height(list);
+    size_t node_bytes = sizeof(skip_node) + (size_t)height * sizeof(_Atomic(skip_node *));
+    skip_node *node = kv_arena_allocate_aligned(list->arena, node_bytes + key_size);
+    char *key = (char *)node + node_bytes;
+    node->key = key;
+    for (int i = 0; i < height; i++)
+        atomic_init(&node->next[i], NULL);
+    atomic_init(&node->next[0], (skip_node *)(uintptr_t)height);
+    list->pending = node;
+    return key;
+}
+
+void kv_skiplist_insert_allocated(kv_skiplist *list, const char *key)
+{
+    skip_node *node = list->pending;
+    assert(node != NULL && node->key == key);
+    (void)key;
+    list->pending = NULL;
+    int height = (int)(uintptr_t)atomic_load_explicit(&node->next[0], memory_order_relaxed);
+    link_node(list, node, height);
 }
 
 bool kv_skiplist_contains(const kv_skiplist *list, const char *key)
@@ -212,7 +247,19 @@ const char *kv_skiplist_iter_key(const kv_skiplist_iter *it)
 void kv_skiplist_iter_next(kv_skiplist_iter *it)
 {
     assert(kv_skiplist_iter_valid(it));
-    it->node = node_next(it->node, 0);
+    skip_node *node = node_next(it->node, 0);
+    it->node = node;
+    /* Scans chase one pointer per entry, each usually a cache miss (nodes
+     * are in insertion order, not key order): start loading the following
+     * node (and the key after it, allocate_key's layout) while the caller
+     * works on this one. */
+    if (node != NULL) {
+        const skip_node *following = node_next(node, 0);
+        if (following != NULL) {
+            __builtin_prefetch(following);
+            __builtin_prefetch((const char *)following + 64);
+        }
+    }
 }
 
 void kv_skiplist_iter_prev(kv_skiplist_iter *it)

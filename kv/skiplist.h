@@ -22,6 +22,13 @@ typedef struct kv_skiplist kv_skiplist;
 kv_skiplist *kv_skiplist_create(kv_arena *arena, kv_skiplist_compare_fn compare);
 /* Requires: nothing equal to key is in the list; external write lock. */
 void kv_skiplist_insert(kv_skiplist *list, const char *key);
+/* Insertion with the key stored right after its node, so that a scan
+ * touches one place per entry: allocate_key returns room for key_size
+ * bytes (8-byte aligned, valid as long as the arena); the caller fills it
+ * and passes the same pointer to insert_allocated, before any other
+ * allocate_key on this list. Same requirements as kv_skiplist_insert. */
+char *kv_skiplist_allocate_key(kv_skiplist *list, size_t key_size);
+void kv_skiplist_insert_allocated(kv_skiplist *list, const char *key);
 bool kv_skiplist_contains(const kv_skiplist *list, const char *key);
 size_t kv_skiplist_count(const kv_skiplist *list); /* acquire load */
 

@@ -5,15 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int kv_slice_compare(kv_slice a, kv_slice b)
-{
-    size_t n = a.size < b.size ? a.size : b.size;
-    int r = n ? memcmp(a.data, b.data, n) : 0;
-    if (r != 0)
-        return r;
-    return a.size < b.size ? -1 : (a.size > b.size ? 1 : 0);
-}
-
 static void out_of_memory(size_t n)
 {
     fprintf(stderr, "kv: out of memory allocating %zu bytes\n", n);
@@ -84,25 +75,10 @@ void kv_buf_reserve(kv_buf *buf, size_t cap)
     buf->cap = new_cap;
 }
 
-void kv_buf_append(kv_buf *buf, const void *data, size_t n)
-{
-    if (n == 0)
-        return;
-    kv_buf_reserve(buf, buf->size + n);
-    memcpy(buf->data + buf->size, data, n);
-    buf->size += n;
-}
-
 void kv_buf_append_byte(kv_buf *buf, char byte)
 {
     kv_buf_reserve(buf, buf->size + 1);
     buf->data[buf->size++] = byte;
-}
-
-void kv_buf_set(kv_buf *buf, const void *data, size_t n)
-{
-    buf->size = 0;
-    kv_buf_append(buf, data, n);
 }
 
 void kv_buf_resize(kv_buf *buf, size_t size)

@@ -29,7 +29,14 @@ static inline kv_slice kv_slice_from_str(const char *str)
 }
 
 /* Bytewise three-way comparison; a shorter prefix sorts first. */
-int kv_slice_compare(kv_slice a, kv_slice b);
+static inline int kv_slice_compare(kv_slice a, kv_slice b)
+{
+    size_t n = a.size < b.size ? a.size : b.size;
+    int r = n ? memcmp(a.data, b.data, n) : 0;
+    if (r != 0)
+        return r;
+    return a.size < b.size ? -1 : (a.size > b.size ? 1 : 0);
+}
 
 static inline bool kv_slice_equal(kv_slice a, kv_slice b)
 {
@@ -51,10 +58,23 @@ typedef struct kv_buf {
 } kv_buf;
 
 void kv_buf_reserve(kv_buf *buf, size_t cap);
-void kv_buf_append(kv_buf *buf, const void *data, size_t n);
+static inline void kv_buf_append(kv_buf *buf, const void *data, size_t n)
+{
+    if (n == 0)
+        return;
+    if (buf->size + n > buf->cap)
+        kv_buf_reserve(buf, buf->size + n);
+    memcpy(buf->data + buf->size, data, n);
+    buf->size += n;
+}
 void kv_buf_append_byte(kv_buf *buf, char byte);
-void kv_buf_set(kv_buf *buf, const void *data, size_t n); /* replace contents */
-void kv_buf_resize(kv_buf *buf, size_t size);             /* new bytes undefined */
+/* Replaces the contents. */
+static inline void kv_buf_set(kv_buf *buf, const void *data, size_t n)
+{
+    buf->size = 0;
+    kv_buf_append(buf, data, n);
+}
+void kv_buf_resize(kv_buf *buf, size_t size); /* new bytes undefined */
 static inline void kv_buf_clear(kv_buf *buf)
 {
     buf->size = 0;

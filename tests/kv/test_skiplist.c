@@ -51,6 +51,21 @@ static const char *new_entry(kv_arena *arena, uint64_t k)
     return entry;
 }
 
+/* Inserts number k, through kv_skiplist_insert (an entry allocated apart)
+ * or, when `inline_key`, through allocate_key/insert_allocated (the entry
+ * stored after its node). The two may be mixed in one list. */
+static void insert_number(kv_skiplist *list, kv_arena *arena, uint64_t k, bool inline_key)
+{
+    if (!inline_key) {
+        kv_skiplist_insert(list, new_entry(arena, k));
+        return;
+    }
+    char *entry = kv_skiplist_allocate_key(list, ENTRY_SIZE);
+    assert_int_equal((uintptr_t)entry % 8, 0);
+    encode_entry(entry, k);
+    kv_skiplist_insert_allocated(list, entry);
+}
+
 static int compare_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -100,7 +115,7 @@ static void test_against_model(void **state)
         encode_entry(probe, k);
         if (kv_skiplist_contains(list, probe))
             continue;
-        kv_skiplist_insert(list, new_entry(&arena, k));
+        insert_number(list, &arena, k, count % 2 == 1);
         model[count++] = k;
         assert_int_equal(kv_skiplist_count(list), count);
     }
@@ -333,7 +348,7 @@ static void run_concurrent(uint64_t num_keys, int num_readers)
         assert_int_equal(pthread_create(&readers[r], NULL, reader_thread, &cs), 0);
     unsigned long passes_seen = 0;
     for (uint64_t i = 0; i < num_keys; i++) {
-        kv_skiplist_insert(cs.list, new_entry(&arena, order[i]));
+        insert_number(cs.list, &arena, order[i], i % 3 != 0);
         atomic_store_explicit(&cs.inserted[order[i]], 1, memory_order_release);
         /* Pace the writer so that many reader passes overlap inserts
          * (alone, the writer would finish before a reader got going). */
