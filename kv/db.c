@@ -103,18 +103,58 @@ static bool table_is_live(kv_db *db, uint64_t number)
     return false;
 }
 
+/* Paths to remove once the mutex is released. */
+typedef struct doomed_files {
+    char **paths;
+    size_t count, capacity;
+} doomed_files;
+
+static void doom(doomed_files *d, char *path)
+{
+    if (d->count == d->capacity) {
+        d->capacity = d->capacity ? 2 * d->capacity : 8;
+        d->paths = kv_realloc(d->paths, d->capacity * sizeof(*d->paths));
+    }
+    d->paths[d->count++] = path;
+}
+
+/* Every table, MANIFEST and temporary file in the directory that nothing
+ * refers to (at open, after a drop) goes into `doomed`. */
+static void find_unreferenced_files(kv_db *db, doomed_files *doomed)
+{
+    char **names;
+    size_t count;
+    if (kv_env_list_dir(db->path, &names, &count) != 0)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (!kv_parse_file_name(names[i], &number, &type))
+            continue;
+        bool obsolete = (type == KV_FILE_TABLE && !table_is_live(db, number)) ||
+                        (type == KV_FILE_MANIFEST && number != db->versions.manifest_file_number) ||
+                        type == KV_FILE_TEMP;
+        if (!obsolete)
+            continue;
+        if (type == KV_FILE_TABLE)
+            kv_table_cache_evict(db->table_cache, number);
+        doom(doomed, kv_sprintf("%s/%s", db->path, names[i]));
+        kv_info_log_printf(db->info_log, "deleted obsolete file %s", names[i]);
+    }
+    kv_env_free_names(names, count);
+}
+
 void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory)
 {
+    doomed_files doomed = {0};
     uint64_t min_log = kv_db_min_log_needed(db);
     size_t kept = 0;
     for (size_t i = 0; i < db->num_alive_wals; i++) {
         uint64_t number = db->alive_wals[i];
         if (number < min_log && number != db->wal_number) {
             db->alive_wal_bytes -= db->alive_wal_sizes[i];
-            char *path = kv_log_file_name(db->path, number);
-            kv_env_remove(db->env, path);
+            doom(&doomed, kv_log_file_name(db->path, number));
             kv_info_log_printf(db->info_log, "deleted obsolete WAL %06" PRIu64 ".log", number);
-            free(path);
         } else {
             db->alive_wal_sizes[kept] = db->alive_wal_sizes[i];
             db->alive_wals[kept++] = number;
@@ -131,40 +171,29 @@ void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory)
             db->obsolete_files[kept++] = f;
             continue;
         }
-        char *path = kv_table_file_name(db->path, f->number);
         kv_table_cache_evict(db->table_cache, f->number);
-        kv_env_remove(db->env, path);
+        doom(&doomed, kv_table_file_name(db->path, f->number));
         atomic_fetch_add(&db->stats.obsolete_files_deleted, 1);
         kv_info_log_printf(db->info_log, "deleted obsolete table %06" PRIu64 ".sst", f->number);
-        free(path);
         kv_file_meta_unref(f);
     }
     db->num_obsolete_files = kept;
-    if (!scan_directory)
-        return;
+    if (scan_directory)
+        find_unreferenced_files(db, &doomed);
 
-    char **names;
-    size_t count;
-    if (kv_env_list_dir(db->path, &names, &count) != 0)
+    /* Removing a large file takes milliseconds (the file system frees its
+     * extents): do it without the mutex, so that writers, which take the
+     * mutex, do not wait for it. Nothing can bring these files back into
+     * use meanwhile: file numbers are never reused. */
+    if (doomed.count == 0)
         return;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t number;
-        enum kv_file_type type;
-        if (!kv_parse_file_name(names[i], &number, &type))
-            continue;
-        bool obsolete = (type == KV_FILE_TABLE && !table_is_live(db, number)) ||
-                        (type == KV_FILE_MANIFEST && number != db->versions.manifest_file_number) ||
-                        type == KV_FILE_TEMP;
-        if (!obsolete)
-            continue;
-        char *path = kv_sprintf("%s/%s", db->path, names[i]);
-        if (type == KV_FILE_TABLE)
-            kv_table_cache_evict(db->table_cache, number);
-        kv_env_remove(db->env, path);
-        kv_info_log_printf(db->info_log, "deleted obsolete file %s", names[i]);
-        free(path);
+    pthread_mutex_unlock(&db->mutex);
+    for (size_t i = 0; i < doomed.count; i++) {
+        kv_env_remove(db->env, doomed.paths[i]);
+        free(doomed.paths[i]);
     }
-    kv_env_free_names(names, count);
+    free(doomed.paths);
+    pthread_mutex_lock(&db->mutex);
 }
 
 /* ---- open ---- */

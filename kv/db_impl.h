@@ -149,7 +149,8 @@ kv_cf *kv_db_find_cf_by_id(kv_db *db,
 /* Deletes WALs no family needs and compacted-away SSTs no version uses any
  * more; with scan_directory, also every table, MANIFEST and temporary file
  * in the directory that nothing refers to (at open, after a drop). Requires
- * the mutex. */
+ * the mutex; decides under it, then releases it while the files are
+ * removed (which can take milliseconds each) and takes it again. */
 void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory);
 uint64_t kv_db_min_log_needed(kv_db *db);
 int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message */
