@@ -62,28 +62,28 @@ int bdi_of_mount(const char *mountinfo_path, const char *mountpoint, char *out, 
     return 0;
 }
 
-/* "<root>/<bdi>/strict_limit" into `path`; -ENAMETOOLONG if it does not
- * fit, -EINVAL for a name that could leave the directory. */
-static int strict_limit_path(const char *sysfs_root, const char *bdi, char *path, size_t len)
+/* Opens <root>/<bdi>/strict_limit with `flags`: the descriptor, or a
+ * negative errno (-EINVAL for a name that could leave the directory). */
+static int open_strict_limit(const char *sysfs_root, const char *bdi, int flags)
 {
     if (bdi[0] == '\0' || strchr(bdi, '/') != NULL || strcmp(bdi, "..") == 0)
         return -EINVAL;
-    int n = snprintf(path, len, "%s/%s/strict_limit", sysfs_root, bdi);
-    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+    char path[512];
+    int n = snprintf(path, sizeof(path), "%s/%s/strict_limit", sysfs_root, bdi);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, flags | O_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
 }
 
 int bdi_set_strict_limit(const char *sysfs_root, const char *bdi, bool strict)
 {
-    char path[512];
-    int rc = strict_limit_path(sysfs_root, bdi, path, sizeof(path));
-    if (rc != 0)
-        return rc;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = open_strict_limit(sysfs_root, bdi, O_WRONLY);
     if (fd < 0)
-        return -errno;
+        return fd;
     const char *value = strict ? "1\n" : "0\n";
     ssize_t written = write(fd, value, 2);
-    rc = written == 2 ? 0 : written < 0 ? -errno : -EIO;
+    int rc = written == 2 ? 0 : written < 0 ? -errno : -EIO;
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     return rc;
@@ -91,16 +91,12 @@ int bdi_set_strict_limit(const char *sysfs_root, const char *bdi, bool strict)
 
 int bdi_strict_limit(const char *sysfs_root, const char *bdi)
 {
-    char path[512];
-    int rc = strict_limit_path(sysfs_root, bdi, path, sizeof(path));
-    if (rc != 0)
-        return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_strict_limit(sysfs_root, bdi, O_RDONLY);
     if (fd < 0)
-        return -errno;
+        return fd;
     char text[16];
     ssize_t n = read(fd, text, sizeof(text) - 1);
-    rc = n < 0 ? -errno : 0;
+    int rc = n < 0 ? -errno : 0;
     close(fd);
     if (rc != 0)
         return rc;
