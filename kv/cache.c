@@ -36,9 +36,11 @@ struct kv_cache_handle {
 typedef struct cache_shard {
     pthread_mutex_t mutex;
     size_t capacity;
-    size_t usage;           /* charge of the entries in the cache */
-    kv_cache_handle lru;    /* dummy head */
-    kv_cache_handle in_use; /* dummy head */
+    size_t usage; /* charge of the entries in the cache */
+    /* Dummy heads, allocated apart: a struct with a flexible array member
+     * cannot be a member of another in ISO C. */
+    kv_cache_handle *lru;
+    kv_cache_handle *in_use;
     kv_cache_handle **buckets;
     size_t num_buckets; /* a power of two */
     size_t num_entries;
@@ -154,7 +156,7 @@ static void entry_ref(cache_shard *shard, kv_cache_handle *e)
 {
     if (e->refs == 1 && e->in_cache) { /* leaving the lru list */
         list_remove(e);
-        list_append(&shard->in_use, e);
+        list_append(shard->in_use, e);
     }
     e->refs++;
 }
@@ -169,7 +171,7 @@ static void entry_unref(cache_shard *shard, kv_cache_handle *e, free_list *dead)
         dead->head = e;
     } else if (e->in_cache && e->refs == 1) { /* no client left: evictable */
         list_remove(e);
-        list_append(&shard->lru, e);
+        list_append(shard->lru, e);
     }
 }
 
@@ -185,8 +187,8 @@ static void entry_finish_erase(cache_shard *shard, kv_cache_handle *e, free_list
 
 static void shard_evict_to_capacity(cache_shard *shard, free_list *dead)
 {
-    while (shard->usage > shard->capacity && shard->lru.next != &shard->lru) {
-        kv_cache_handle *oldest = shard->lru.next;
+    while (shard->usage > shard->capacity && shard->lru->next != shard->lru) {
+        kv_cache_handle *oldest = shard->lru->next;
         assert(oldest->refs == 1);
         kv_cache_handle *removed = table_remove(shard, entry_key(oldest), oldest->hash);
         assert(removed == oldest);
@@ -221,8 +223,10 @@ kv_cache *kv_cache_create(size_t capacity, int num_shard_bits)
         cache_shard *shard = &cache->shards[i];
         pthread_mutex_init(&shard->mutex, NULL);
         shard->capacity = per_shard;
-        shard->lru.next = shard->lru.prev = &shard->lru;
-        shard->in_use.next = shard->in_use.prev = &shard->in_use;
+        shard->lru = kv_calloc(1, sizeof(*shard->lru));
+        shard->in_use = kv_calloc(1, sizeof(*shard->in_use));
+        shard->lru->next = shard->lru->prev = shard->lru;
+        shard->in_use->next = shard->in_use->prev = shard->in_use;
         shard->num_buckets = 16;
         shard->buckets = kv_calloc(shard->num_buckets, sizeof(*shard->buckets));
     }
@@ -239,15 +243,17 @@ void kv_cache_destroy(kv_cache *cache)
     size_t num_shards = (size_t)1 << cache->shard_bits;
     for (size_t i = 0; i < num_shards; i++) {
         cache_shard *shard = &cache->shards[i];
-        assert(shard->in_use.next == &shard->in_use); /* no handles held */
+        assert(shard->in_use->next == shard->in_use); /* no handles held */
         free_list dead = {NULL};
-        while (shard->lru.next != &shard->lru) {
-            kv_cache_handle *e = shard->lru.next;
+        while (shard->lru->next != shard->lru) {
+            kv_cache_handle *e = shard->lru->next;
             table_remove(shard, entry_key(e), e->hash);
             entry_finish_erase(shard, e, &dead);
         }
         free_list_run(&dead);
         free(shard->buckets);
+        free(shard->lru);
+        free(shard->in_use);
         pthread_mutex_destroy(&shard->mutex);
     }
     free(cache->shards);
@@ -277,7 +283,7 @@ kv_cache_handle *kv_cache_insert(kv_cache *cache, kv_slice key, void *value, siz
     if (shard->capacity > 0) {
         e->refs++;
         e->in_cache = true;
-        list_append(&shard->in_use, e);
+        list_append(shard->in_use, e);
         shard->usage += charge;
         kv_cache_handle *old = table_insert(shard, e);
         if (old)
@@ -337,8 +343,8 @@ void kv_cache_prune(kv_cache *cache)
         cache_shard *shard = &cache->shards[i];
         free_list dead = {NULL};
         pthread_mutex_lock(&shard->mutex);
-        while (shard->lru.next != &shard->lru) {
-            kv_cache_handle *e = shard->lru.next;
+        while (shard->lru->next != shard->lru) {
+            kv_cache_handle *e = shard->lru->next;
             table_remove(shard, entry_key(e), e->hash);
             entry_finish_erase(shard, e, &dead);
         }
