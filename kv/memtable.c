@@ -71,6 +71,12 @@ static kv_slice entry_ikey(const char *entry)
     return kv_slice_make(p, size);
 }
 
+/* Values longer than this are stored apart from their entry, which keeps
+ * a pointer to them: the skiplist's nodes and keys then stay dense (a few
+ * dozen bytes per entry, not 4 KiB), so that a search or a scan touches a
+ * few pages instead of one page per hop. */
+#define INLINE_VALUE_MAX 256
+
 static kv_slice entry_value(const char *entry)
 {
     kv_slice ikey = entry_ikey(entry);
@@ -78,6 +84,11 @@ static kv_slice entry_value(const char *entry)
     uint32_t size;
     p = kv_decode_varint32(p, p + KV_MAX_VARINT32_LENGTH, &size);
     assert(p != NULL);
+    if (size > INLINE_VALUE_MAX) {
+        const char *value;
+        memcpy(&value, p, sizeof(value));
+        return kv_slice_make(value, size);
+    }
     return kv_slice_make(p, size);
 }
 
@@ -156,15 +167,23 @@ void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_sl
     assert(type == KV_TYPE_VALUE || type == KV_TYPE_DELETION || type == KV_TYPE_RANGE_DELETION);
     assert(key.size + 8 <= UINT32_MAX && value.size <= UINT32_MAX);
     uint32_t value_size = (uint32_t)value.size;
-    size_t encoded_size = entry_ikey_size(key) + (size_t)kv_varint_length(value_size) + value_size;
+    bool inline_value = value_size <= INLINE_VALUE_MAX;
+    size_t stored_size = inline_value ? value_size : sizeof(char *);
+    size_t encoded_size = entry_ikey_size(key) + (size_t)kv_varint_length(value_size) + stored_size;
 
     kv_skiplist *list = type == KV_TYPE_RANGE_DELETION ? mem->range_table : mem->table;
     char *entry = kv_skiplist_allocate_key(list, encoded_size);
     char *p = encode_entry_ikey(entry, key, seq, type);
     p = kv_encode_varint32(p, value_size);
-    if (value_size > 0)
-        memcpy(p, value.data, value_size);
-    assert(p + value_size == entry + encoded_size);
+    if (inline_value) {
+        if (value_size > 0)
+            memcpy(p, value.data, value_size);
+    } else {
+        char *stored = kv_arena_allocate(&mem->arena, value_size);
+        memcpy(stored, value.data, value_size);
+        memcpy(p, &stored, sizeof(stored));
+    }
+    assert(p + stored_size == entry + encoded_size);
 
     if (type == KV_TYPE_RANGE_DELETION) {
         uint64_t index = atomic_load_explicit(&mem->num_range_deletes, memory_order_relaxed);

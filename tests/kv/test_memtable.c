@@ -173,6 +173,59 @@ static void test_get_snapshots(void **state)
     kv_memtable_unref(mem);
 }
 
+/* Values up to 256 bytes are stored in the entry, longer ones apart: both
+ * sides of the boundary read back through get and the iterator, and a
+ * range tombstone's long end key (stored like a value) still bounds it. */
+static void test_value_storage_boundary(void **state)
+{
+    (void)state;
+    kv_memtable *mem = kv_memtable_create(1);
+    const size_t sizes[] = {0, 1, 255, 256, 257, 4096};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    char *values[N];
+    for (size_t i = 0; i < N; i++) {
+        values[i] = malloc(sizes[i] + 1);
+        for (size_t j = 0; j < sizes[i]; j++)
+            values[i][j] = (char)('a' + (i * 7 + j) % 26);
+        char key[8];
+        snprintf(key, sizeof(key), "k%zu", i);
+        kv_memtable_add(mem, i + 1, KV_TYPE_VALUE, S(key), kv_slice_make(values[i], sizes[i]));
+    }
+    for (size_t i = 0; i < N; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%zu", i);
+        kv_buf value = {0};
+        assert_int_equal(get(mem, key, 100, &value, NULL), KV_LOOKUP_VALUE);
+        assert_int_equal(value.size, sizes[i]);
+        if (sizes[i] > 0)
+            assert_memory_equal(value.data, values[i], sizes[i]);
+        kv_buf_free(&value);
+    }
+    kv_iter *it = kv_memtable_iter_create(mem);
+    size_t seen = 0;
+    for (kv_iter_seek_to_first(it); kv_iter_valid(it); kv_iter_next(it), seen++) {
+        kv_slice v = kv_iter_value(it);
+        assert_int_equal(v.size, sizes[seen]);
+        if (v.size > 0)
+            assert_memory_equal(v.data, values[seen], v.size);
+    }
+    assert_int_equal(seen, N);
+    kv_iter_destroy(it);
+
+    char end[301];
+    memset(end, 'm', 300);
+    end[300] = '\0';
+    kv_memtable_add(mem, 50, KV_TYPE_RANGE_DELETION, S("l"), S(end));
+    assert_int_equal(kv_memtable_max_covering_tombstone(mem, S("m"), 100), 50);
+    end[299] = 'l'; /* "mm...ml" sorts before the end key */
+    assert_int_equal(kv_memtable_max_covering_tombstone(mem, S(end), 100), 50);
+    end[299] = 'n'; /* past it */
+    assert_int_equal(kv_memtable_max_covering_tombstone(mem, S(end), 100), 0);
+    for (size_t i = 0; i < N; i++)
+        free(values[i]);
+    kv_memtable_unref(mem);
+}
+
 static void test_empty_and_big(void **state)
 {
     (void)state;
@@ -528,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_ikey),
         cmocka_unit_test(test_get_snapshots),
         cmocka_unit_test(test_empty_and_big),
+        cmocka_unit_test(test_value_storage_boundary),
         cmocka_unit_test(test_iterator_order),
         cmocka_unit_test(test_range_tombstones),
         cmocka_unit_test(test_readers_race_writer),
