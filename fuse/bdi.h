@@ -10,12 +10,17 @@
  * few MiB: random 4 KiB writes then reach the daemon one page per request
  * instead of being merged in the page cache first, as on ext4.
  *
- * lsmfs runs trusted (root mounts it), so by default it turns the strict
- * limit off for its own mount (/sys/class/bdi/MAJ:MIN/strict_limit = 0).
- * The mount then follows the system-wide vm.dirty_* limits like any local
- * file system. Nothing about durability changes: data written but not yet
- * fsync'ed is in the kernel's page cache either way, and fsync still
- * writes it through the daemon's WAL before it returns.
+ * With -o system_dirty_limit, root's lsmfs turns the strict limit off for
+ * its own mount (/sys/class/bdi/MAJ:MIN/strict_limit = 0). The mount then
+ * follows the system-wide vm.dirty_* limits like any local file system:
+ * random writes are merged in the page cache (about 5x the IOPS), but the
+ * first gigabytes of a long sequential write also go at memory speed and
+ * the rest at the daemon's, as on ext4. It is not the default because
+ * scripts/bench --seq16g wants even throughput from the first GiB to the
+ * last, which the kernel's cap gives. Nothing about durability changes:
+ * data written but not yet fsync'ed is in the kernel's page cache either
+ * way (only more of it), and fsync still writes it through the daemon's
+ * WAL before it returns.
  */
 #ifndef LSMFS_BDI_H
 #define LSMFS_BDI_H

@@ -34,7 +34,7 @@ struct config {
     struct fs_options fs;
     struct lsmfs_session session;
     bool foreground, single_thread, debug;
-    bool strict_dirty_limit; /* keep the kernel's per-mount cap (bdi.h) */
+    bool system_dirty_limit; /* lift the kernel's per-mount cap (bdi.h) */
     unsigned int max_threads;
     char bad_option[256]; /* copied: fuse_opt_parse frees its arguments */
 };
@@ -57,7 +57,7 @@ enum option_key {
     KEY_NEGATIVE_TIMEOUT,
     KEY_MAX_THREADS,
     KEY_RO,
-    KEY_STRICT_DIRTY_LIMIT,
+    KEY_SYSTEM_DIRTY_LIMIT,
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -81,7 +81,7 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
     FUSE_OPT_KEY("ro", KEY_RO),
-    FUSE_OPT_KEY("strict_dirty_limit", KEY_STRICT_DIRTY_LIMIT),
+    FUSE_OPT_KEY("system_dirty_limit", KEY_SYSTEM_DIRTY_LIMIT),
     FUSE_OPT_END,
 };
 
@@ -110,8 +110,9 @@ static void usage(FILE *out)
             "  -o entry_timeout=SECS, attr_timeout=SECS, negative_timeout=SECS\n"
             "                         kernel caching of names and attributes (60, 60, 10)\n"
             "  -o max_threads=N       FUSE worker threads (10)\n"
-            "  -o strict_dirty_limit  keep the kernel's cap on this mount's dirty pages (1%% of\n"
-            "                         the system's); by default root lifts it, see README\n"
+            "  -o system_dirty_limit  (root) lift the kernel's cap on this mount's dirty pages\n"
+            "                         (1%% of the system's): buffered writes then follow the\n"
+            "                         vm.dirty_* limits, as on ext4; see README\n"
             "  -o ro                  read-only\n"
             "  -o allow_other         let other users in (with the kernel checking permissions)\n"
             "  other -o options are FUSE's mount options (see mount.fuse3(8)).\n"
@@ -256,8 +257,8 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
     case KEY_RO:
         c->fs.read_only = true;
         return 1;
-    case KEY_STRICT_DIRTY_LIMIT:
-        c->strict_dirty_limit = true;
+    case KEY_SYSTEM_DIRTY_LIMIT:
+        c->system_dirty_limit = true;
         return 0;
     default:
         return 1; /* FUSE's own options */
@@ -441,12 +442,12 @@ static int wait_for_child(int fd)
     return 0;
 }
 
-/* Turns the kernel's strict dirty-page limit of the new mount off (bdi.h),
- * when root mounts and -o strict_dirty_limit is not given. Failing is not
- * fatal: the mount works, only buffered writes are slower; root is told. */
+/* With -o system_dirty_limit, turns the kernel's strict dirty-page limit
+ * of the new mount off (bdi.h). Only root can; failing is not fatal (the
+ * mount works, buffered writes keep the kernel's cap), and it is said. */
 static void lift_strict_dirty_limit(const struct config *c)
 {
-    if (c->strict_dirty_limit || geteuid() != 0)
+    if (!c->system_dirty_limit)
         return;
     char bdi[64];
     int rc = bdi_of_mount("/proc/self/mountinfo", c->mountpoint, bdi, sizeof(bdi));

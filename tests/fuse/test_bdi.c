@@ -2,8 +2,8 @@
  * test_bdi.c — the write-back settings of lsmfs's own mount (fuse/bdi.h):
  * finding the mount's device in a mountinfo file, reading and writing a
  * bdi's strict_limit (against a fake sysfs directory), and, on real
- * mounts, that root's lsmfs turns the kernel's strict dirty limit off
- * unless -o strict_dirty_limit asks to keep it.
+ * mounts, that lsmfs keeps the kernel's strict dirty limit by default and
+ * that root's -o system_dirty_limit turns it off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,14 +98,15 @@ static int mounted_strict_limit(const struct lsmfs_mount *m)
     return bdi_strict_limit("/sys/class/bdi", bdi);
 }
 
-/* Root's mount runs without the strict limit; -o strict_dirty_limit keeps
- * it; writes through the mount still work and persist either way. */
-static void test_mount_lifts_strict_limit(void **state)
+/* A default mount keeps the kernel's strict limit; root's
+ * -o system_dirty_limit turns it off; writes through the mount work and
+ * persist either way. */
+static void test_mount_strict_limit_option(void **state)
 {
     (void)state;
     if (geteuid() != 0)
         skip();
-    struct lsmfs_mount *lifted = lsmfs_mount_create("bdi-lifted", NULL);
+    struct lsmfs_mount *lifted = lsmfs_mount_create("bdi-lifted", "system_dirty_limit");
     int value = mounted_strict_limit(lifted);
     if (value == -ENOENT) { /* a kernel before 6.2 has no knob */
         lsmfs_mount_destroy(lifted);
@@ -114,7 +115,7 @@ static void test_mount_lifts_strict_limit(void **state)
     assert_int_equal(value, 0);
     lsmfs_mount_destroy(lifted);
 
-    struct lsmfs_mount *kept = lsmfs_mount_create("bdi-kept", "strict_dirty_limit");
+    struct lsmfs_mount *kept = lsmfs_mount_create("bdi-kept", NULL);
     assert_int_equal(mounted_strict_limit(kept), 1);
     char path[4096];
     snprintf(path, sizeof(path), "%s/f", kept->mountpoint);
@@ -136,7 +137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bdi_of_mount_parses_mountinfo),
         cmocka_unit_test(test_strict_limit_read_write),
-        cmocka_unit_test(test_mount_lifts_strict_limit),
+        cmocka_unit_test(test_mount_strict_limit_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
