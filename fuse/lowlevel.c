@@ -214,8 +214,9 @@ static void lsmfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fu
 static void set_open_flags(fuse_req_t req, struct fuse_file_info *fi)
 {
     /* This daemon is the only writer, so cached pages stay valid across
-     * opens, and a close has nothing to flush beyond the kernel's pages
-     * (noflush; the writeback cache ignores it, hence no flush handler). */
+     * opens, and without the writeback cache a close has nothing to flush
+     * (every write was answered by lsmfs). The writeback cache ignores
+     * noflush: see lsmfs_flush. */
     fi->keep_cache = 1;
     fi->noflush = 1;
 }
@@ -316,6 +317,21 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         reply_status(req, (int)n);
     else
         fuse_reply_write(req, (size_t)n);
+}
+
+/* Sent on every close(2) under the writeback cache, after the kernel has
+ * written the file's dirty pages back and had every WRITE answered, so
+ * there is nothing left to do. It is answered rather than left ENOSYS for
+ * what the round trip proves: the kernel drops dirty pages it cannot send
+ * to a dead daemon without reporting an error, and without FLUSH a close
+ * after a kill -9 would return 0 with that data lost. A FLUSH to a dead
+ * daemon fails with ENOTCONN, so a close that succeeds means the data
+ * reached lsmfs. */
+static void lsmfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)fi;
+    fuse_reply_err(req, 0);
 }
 
 static void lsmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -587,11 +603,7 @@ static const struct fuse_lowlevel_ops ops = {
     .create = lsmfs_create,
     .read = lsmfs_read,
     .write = lsmfs_write,
-    /* No .flush: under the writeback cache the kernel sends FLUSH on every
-     * close(2) (FOPEN_NOFLUSH is ignored there), and there is nothing to do
-     * (answered writes are in the WAL; locks are the kernel's). libfuse
-     * answers the first one ENOSYS and the kernel sends no more; close(2)
-     * still writes the dirty pages back and reports their errors first. */
+    .flush = lsmfs_flush,
     .release = lsmfs_release,
     .fsync = lsmfs_fsync,
     .opendir = lsmfs_opendir,

@@ -2251,6 +2251,45 @@ static void test_kill9_after_fsync(void **state)
     expect_file(in_dir(d, "after-crash"), "alive", 5);
 }
 
+/* A close(2) that returns 0 says the file's data reached lsmfs: under the
+ * writeback cache close writes the dirty pages back first. The kernel
+ * drops the pages it cannot send to a dead daemon without an error, so
+ * after a kill -9 the close must fail (the FLUSH that lsmfs answers tells
+ * it), unless the data had reached lsmfs before (without the writeback
+ * cache, write() itself was answered by lsmfs). */
+static void test_close_after_kill(void **state)
+{
+    const char *d = test_dir("close-after-kill");
+    const char *path = in_dir(d, "f");
+    /* A close first: a daemon that refused one FLUSH would get no more. */
+    create_file(path, "first", 5);
+    char data[5 + 3 * 4096];
+    memcpy(data, "first", 5);
+    for (size_t i = 5; i < sizeof(data); i++)
+        data[i] = (char)('a' + i % 26);
+    int fd = EXPECT_OK(open(path, O_WRONLY | O_APPEND));
+    assert_int_equal(write(fd, data + 5, sizeof(data) - 5), (ssize_t)(sizeof(data) - 5));
+    lsmfs_mount_kill(mnt);
+    int rc = close(fd);
+    int error = errno;
+    lsmfs_mount_start(mnt);
+    if (rc == 0) {
+        expect_file(path, data, sizeof(data));
+    } else {
+        if (error != ENOTCONN && error != EIO)
+            fail_msg("close after kill -9: %s, expected ENOTCONN or EIO", strerror(error));
+        /* What the kernel had written back before the kill stays. */
+        char got[sizeof(data) + 1];
+        int in = EXPECT_OK(open(path, O_RDONLY));
+        ssize_t n = read(in, got, sizeof(got));
+        EXPECT_OK(close(in));
+        if (n < 5 || n > (ssize_t)sizeof(data) || memcmp(got, data, (size_t)n) != 0)
+            fail_msg("close after kill -9 failed; the file holds %zd bytes, not a prefix of "
+                     "what was written",
+                     n);
+    }
+}
+
 #define MOUNT_TEST(f) cmocka_unit_test_teardown(f, teardown_test)
 
 int main(void)
@@ -2284,6 +2323,7 @@ int main(void)
         MOUNT_TEST(test_name_length),
         MOUNT_TEST(test_persistence_across_remount),
         MOUNT_TEST(test_kill9_after_fsync),
+        MOUNT_TEST(test_close_after_kill),
     };
     int failed =
         cmocka_run_group_tests_name("writeback_cache", tests, setup_writeback, teardown_group);
