@@ -374,9 +374,20 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
     if (*hole_before) {
         rc = 0; /* the caller drops this WAL and the later ones */
     } else if (rc == 0 && dropped > 0) {
-        kv_info_log_printf(db->info_log, "%s: ignored a torn final record of %" PRIu64 " bytes",
-                           name, dropped);
-        *torn = true;
+        if (kv_log_reader_tail_is_zeros(reader)) {
+            /* Zeros written ahead of synced writes, or an append a crash
+             * kept from the disk. Not torn: if writes were lost, the next
+             * WAL's marker says so (the check above), and only then are
+             * the later WALs dropped. */
+            kv_info_log_printf(db->info_log,
+                               "%s: cut %" PRIu64 " bytes of zeros after the last record", name,
+                               dropped);
+        } else {
+            kv_info_log_printf(db->info_log,
+                               "%s: ignored a torn final record of %" PRIu64 " bytes", name,
+                               dropped);
+            *torn = true;
+        }
         rc = kv_env_truncate(db->env, path, file->size - dropped);
     }
     if (rc == 0 && !*hole_before)
@@ -644,6 +655,7 @@ int kv_close(kv_db *db)
     int rc = 0;
     pthread_mutex_lock(&db->mutex);
     if (db->wal != NULL) {
+        (void)kv_writable_trim_zeros(kv_log_writer_file(db->wal)); /* best effort */
         rc = kv_log_writer_close(db->wal);
         db->wal = NULL;
     }

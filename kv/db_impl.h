@@ -87,6 +87,7 @@ struct kv_db {
      * new WAL begins with it (a marker: see kv_db_new_wal). */
     kv_seq wal_appended_seq;
     uint64_t wal_marker_size;  /* the current WAL's size holding just its marker */
+    uint64_t wal_synced_size;  /* the current WAL's size at its last sync */
     bool wal_broken;           /* a failed append: switch to a new WAL first */
     uint64_t *alive_wals;      /* numbers of WAL files on disk, ascending */
     uint64_t *alive_wal_sizes; /* their sizes (the current one's: 0 until closed) */

@@ -138,6 +138,9 @@ int kv_db_new_wal(kv_db *db)
     if (db->wal != NULL) {
         kv_writable *closed = kv_log_writer_detach(db->wal);
         db->wal = NULL;
+        /* Only the current WAL ends in zeros (prezero_wal_for_sync). Best
+         * effort: recovery copes with zeros in any WAL. */
+        (void)kv_writable_trim_zeros(closed);
         note_closed_wal_size(db, closed->size);
         if (db->num_unsynced_wals == db->unsynced_wals_cap) {
             db->unsynced_wals_cap = db->unsynced_wals_cap ? 2 * db->unsynced_wals_cap : 4;
@@ -199,7 +202,7 @@ int kv_db_new_wal(kv_db *db)
         db->wal = NULL;
         return rc;
     }
-    db->wal_marker_size = file->size;
+    db->wal_marker_size = db->wal_synced_size = file->size;
     kv_db_add_alive_wal(db, number, 0);
     /* Families holding nothing unflushed need no WAL older than this one. */
     for (size_t i = 0; i < db->num_cfs; i++) {
@@ -427,6 +430,25 @@ static int insert_into_memtable(void *arg, uint32_t cf_id, kv_seq seq, int type,
     return 0;
 }
 
+/* Zeros written ahead of the WAL's data before a sync (kv_writable_prezero):
+ * the synced writes that follow overwrite them, so their fdatasync has only
+ * data to write, not the file's new size and blocks (on ext4 a journal
+ * commit less: 4,450 synced 4 KiB appends/s became 7,300 in a test
+ * program here). Recovery takes the zeros for the end of the WAL (wal.h).
+ * Done only for syncs that follow little data (fsync-heavy work), so that
+ * large writes synced now and then are not written twice. */
+#define WAL_PREZERO_BYTES (1u << 20)
+
+static void prezero_wal_for_sync(kv_db *db, kv_writable *file)
+{
+    if (file->size <= file->zeroed_end || file->size - db->wal_synced_size > WAL_PREZERO_BYTES / 4)
+        return;
+    /* Best effort: on failure the sync goes on without them (the appends
+     * past what was zeroed extend the file as before), and a real problem
+     * with the file resurfaces in the write or the fdatasync. */
+    (void)kv_writable_prezero(file, file->size + WAL_PREZERO_BYTES);
+}
+
 /* Appends the group to the WAL. On failure the WAL is cut back to its last
  * complete record (so a failed write can never reappear at recovery),
  * synced (so the acknowledged writes before it are as durable as a later
@@ -444,8 +466,11 @@ static int append_to_wal(kv_db *db, kv_write_batch *group, bool sync, bool *dura
     if (rc == 0 && sync)
         rc = kv_db_sync_closed_wals(db); /* older WALs first: a prefix survives */
     if (rc == 0 && sync) {
+        prezero_wal_for_sync(db, file);
         rc = kv_writable_sync(file);
         atomic_fetch_add(&db->stats.wal_syncs, 1);
+        if (rc == 0)
+            db->wal_synced_size = file->size;
     }
     if (rc == 0) {
         atomic_fetch_add(&db->stats.wal_bytes, file->size - good_size);
@@ -694,8 +719,12 @@ static int sync_wal_op(kv_db *db, void *arg)
     kv_writable *file = db->wal != NULL ? kv_log_writer_file(db->wal) : NULL;
     pthread_mutex_unlock(&db->mutex);
     int rc = kv_db_sync_closed_wals(db);
-    if (rc == 0 && file != NULL)
+    if (rc == 0 && file != NULL) {
+        prezero_wal_for_sync(db, file);
         rc = kv_writable_sync(file);
+        if (rc == 0)
+            db->wal_synced_size = file->size;
+    }
     pthread_mutex_lock(&db->mutex);
     if (rc == 0)
         atomic_fetch_add(&db->stats.wal_syncs, 1);

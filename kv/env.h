@@ -42,6 +42,9 @@ struct kv_writable {
     uint64_t writeback_begin;
     kv_buf buffer;
     size_t buffer_size;
+    /* End of the zeros kv_writable_prezero wrote past the data (0: none);
+     * appends overwrite them. */
+    uint64_t zeroed_end;
     void *env_state; /* owned by the env implementation */
 };
 
@@ -62,6 +65,10 @@ struct kv_env_ops {
      * written, also when it then fails (so nothing is written twice). */
     int (*writable_write)(kv_writable *file, const char *data, size_t n);
     int (*writable_sync)(kv_writable *file);
+    /* Optional (NULL: kv_writable_prezero does nothing): writes zeros from
+     * max(file->flushed, file->zeroed_end) up to `end`, without moving
+     * where appends go, and sets file->zeroed_end to how far it got. */
+    int (*writable_prezero)(kv_writable *file, uint64_t end);
     int (*writable_close)(kv_writable *file);
     int (*new_random)(kv_env *env, const char *path, kv_random **out);
     int (*random_read)(kv_random *file, uint64_t offset, size_t n, char *scratch, size_t *got);
@@ -89,6 +96,17 @@ int kv_env_new_writable(kv_env *env, const char *path, size_t buffer_size, kv_wr
 int kv_writable_append(kv_writable *file, const void *data, size_t n);
 int kv_writable_flush(kv_writable *file);
 int kv_writable_sync(kv_writable *file); /* flush + fdatasync */
+/* Makes the file at least `end` bytes long by writing zeros past its data
+ * (not synced here). Appends then overwrite blocks that exist, and once the
+ * zeros are synced an fdatasync after such appends has no file size or
+ * block allocation to commit, only the data: on ext4 a journal commit less
+ * per sync. Does nothing when `end` is already covered or the env does not
+ * implement it. Readers of a log must take the zeros for its end (the WAL
+ * reader does: wal.h). */
+int kv_writable_prezero(kv_writable *file, uint64_t end);
+/* Flushes and cuts the zeros kv_writable_prezero left past the data (the
+ * cut is durable at the next sync). */
+int kv_writable_trim_zeros(kv_writable *file);
 /* Flushes and closes; frees the handle even on error. */
 int kv_writable_close(kv_writable *file);
 

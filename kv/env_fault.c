@@ -4,7 +4,9 @@
  * so that kv_env_fault_power_cut() can take back what a power cut would:
  *
  *  - file records: for each file written through this env, how many bytes of
- *    its data are durable (synced). A power cut truncates the file to that.
+ *    its data are durable (synced), and how far zeros written past them
+ *    (kv_writable_prezero) durably extend the file. A power cut truncates
+ *    the file to its durable data, then extends it with zeros to that.
  *    Files the env never wrote (existing files opened for reading) have no
  *    record and are durable as they are.
  *
@@ -41,7 +43,8 @@
 struct fault_file {
     uint64_t id; /* stored in kv_writable.env_state, survives renames */
     char *path;
-    uint64_t synced; /* bytes of data durable */
+    uint64_t synced;       /* bytes of data durable */
+    uint64_t synced_zeros; /* durable size when zeros follow them, else 0 */
 };
 
 struct fault_name {
@@ -132,6 +135,7 @@ static struct fault_file *add_file(struct fault_env *fe, const char *path)
     f->id = ++fe->next_file_id;
     f->path = kv_strdup(path);
     f->synced = 0;
+    f->synced_zeros = 0;
     return f;
 }
 
@@ -235,6 +239,7 @@ static int fault_new_writable(kv_env *env, const char *path, size_t buffer_size,
             if (f == NULL)
                 f = add_file(fe, norm);
             f->synced = 0;
+            f->synced_zeros = 0;
             (*out)->env = env;
             (*out)->env_state = (void *)(uintptr_t)f->id;
             if (!existed && find_name(fe, norm) == NULL)
@@ -297,8 +302,43 @@ static int fault_writable_sync(kv_writable *file)
     struct fault_file *f = find_file_by_id(fe, (uint64_t)(uintptr_t)file->env_state);
     if (f != NULL && f->synced < file->flushed)
         f->synced = file->flushed;
+    if (f != NULL && f->synced_zeros < file->zeroed_end)
+        f->synced_zeros = file->zeroed_end;
     pthread_mutex_unlock(&fe->mu);
     return 0;
+}
+
+/* Zeros take space like data, and are durable at the next sync. */
+static int fault_writable_prezero(kv_writable *file, uint64_t end)
+{
+    struct fault_env *fe = fault_of(file->env);
+    uint64_t from = file->zeroed_end > file->flushed ? file->zeroed_end : file->flushed;
+    if (end <= from)
+        return 0;
+    uint64_t n = end - from;
+    pthread_mutex_lock(&fe->mu);
+    int rc = injected_error(fe, "write", file->path);
+    if (rc == 0 && fe->space_left != UINT64_MAX) {
+        if (n > fe->space_left)
+            rc = kv_error(KV_NO_SPACE,
+                          "write (zeros) at offset %llu: %s: no space left on device (fault "
+                          "injection: %llu bytes, %llu left)",
+                          (unsigned long long)from, file->path, (unsigned long long)n,
+                          (unsigned long long)fe->space_left);
+        else
+            fe->space_left -= n;
+    }
+    pthread_mutex_unlock(&fe->mu);
+    if (rc != 0)
+        return rc;
+    rc = fe->base->ops->writable_prezero(file, end);
+    pthread_mutex_lock(&fe->mu);
+    uint64_t written = file->zeroed_end > from ? file->zeroed_end - from : 0;
+    fe->bytes_written += written;
+    if (fe->space_left != UINT64_MAX)
+        fe->space_left += n - written;
+    pthread_mutex_unlock(&fe->mu);
+    return rc;
 }
 
 static int fault_writable_close(kv_writable *file)
@@ -468,6 +508,8 @@ static int fault_truncate(kv_env *env, const char *path, uint64_t size)
         }
         if (f->synced > size)
             f->synced = size;
+        if (f->synced_zeros > size)
+            f->synced_zeros = size;
     }
     pthread_mutex_unlock(&fe->mu);
     free(norm);
@@ -499,6 +541,7 @@ static const struct kv_env_ops fault_ops = {
     .new_writable = fault_new_writable,
     .writable_write = fault_writable_write,
     .writable_sync = fault_writable_sync,
+    .writable_prezero = fault_writable_prezero,
     .writable_close = fault_writable_close,
     .new_random = fault_new_random,
     .random_read = fault_random_read,
@@ -562,6 +605,10 @@ int kv_env_fault_power_cut(kv_env *env)
             continue; /* removed since */
         if ((uint64_t)st.st_size > f->synced) {
             int rc = fe->base->ops->truncate(fe->base, f->path, f->synced);
+            /* Zeros synced past the data stay: writes over them since the
+             * sync are lost, not the file's size. */
+            if (rc == 0 && f->synced_zeros > f->synced)
+                rc = fe->base->ops->truncate(fe->base, f->path, f->synced_zeros);
             if (rc != 0 && first_rc == 0)
                 first_rc = rc;
         }

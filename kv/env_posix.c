@@ -87,6 +87,24 @@ static int posix_writable_sync(kv_writable *file)
     return 0;
 }
 
+static int posix_writable_prezero(kv_writable *file, uint64_t end)
+{
+    static const char zeros[64 * 1024];
+    uint64_t at = file->zeroed_end > file->flushed ? file->zeroed_end : file->flushed;
+    while (at < end) {
+        size_t n = end - at < sizeof(zeros) ? (size_t)(end - at) : sizeof(zeros);
+        ssize_t done = pwrite(file->fd, zeros, n, (off_t)at);
+        if (done < 0) {
+            if (errno == EINTR)
+                continue;
+            return io_error_at(errno, "write (zeros)", file->path, at);
+        }
+        at += (uint64_t)done;
+        file->zeroed_end = at;
+    }
+    return 0;
+}
+
 static int posix_writable_close(kv_writable *file)
 {
     int rc = 0;
@@ -221,6 +239,7 @@ static const struct kv_env_ops posix_ops = {
     .new_writable = posix_new_writable,
     .writable_write = posix_writable_write,
     .writable_sync = posix_writable_sync,
+    .writable_prezero = posix_writable_prezero,
     .writable_close = posix_writable_close,
     .new_random = posix_new_random,
     .random_read = posix_random_read,
@@ -324,6 +343,27 @@ int kv_writable_sync(kv_writable *file)
     if (rc != 0)
         return rc;
     return file->env->ops->writable_sync(file);
+}
+
+int kv_writable_prezero(kv_writable *file, uint64_t end)
+{
+    if (file->env->ops->writable_prezero == NULL || end <= file->size ||
+        end <= file->zeroed_end)
+        return 0;
+    /* Bytes still buffered land on zeros and overwrite them. */
+    return file->env->ops->writable_prezero(file, end);
+}
+
+int kv_writable_trim_zeros(kv_writable *file)
+{
+    if (file->zeroed_end <= file->size)
+        return 0;
+    int rc = kv_writable_flush(file);
+    if (rc == 0)
+        rc = kv_env_truncate(file->env, file->path, file->size);
+    if (rc == 0)
+        file->zeroed_end = 0;
+    return rc;
 }
 
 int kv_writable_close(kv_writable *file)

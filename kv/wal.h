@@ -62,6 +62,13 @@ void kv_log_reader_destroy(kv_log_reader *reader);
  * Any other damage is corruption. */
 int kv_log_reader_read_record(kv_log_reader *reader, kv_slice *record, kv_buf *scratch);
 uint64_t kv_log_reader_dropped_tail(const kv_log_reader *reader);
+/* After the end: whether the dropped tail is nothing but zeros. That is
+ * either space zeroed ahead of the data (kv_writable_prezero: the WAL
+ * before a synced write) or space the file system allocated for an append
+ * a crash kept from reaching the disk; the reader cannot tell them apart,
+ * and the WAL's recovery does not need to (a later WAL's marker shows
+ * whether writes were lost: FORMAT.md). */
+bool kv_log_reader_tail_is_zeros(const kv_log_reader *reader);
 /* File offset of the start of the last record returned. */
 uint64_t kv_log_reader_last_record_offset(const kv_log_reader *reader);
 

@@ -37,6 +37,7 @@ struct kv_log_reader {
     uint64_t last_record_offset;
     uint64_t end_of_last_record; /* file offset just past the last record returned */
     uint64_t dropped_tail;
+    bool zero_tail; /* the dropped tail is nothing but zeros */
 
     bool at_end;
     int failed_status; /* sticky: a reader that failed keeps failing */
@@ -79,6 +80,11 @@ void kv_log_reader_destroy(kv_log_reader *reader)
 uint64_t kv_log_reader_dropped_tail(const kv_log_reader *reader)
 {
     return reader->dropped_tail;
+}
+
+bool kv_log_reader_tail_is_zeros(const kv_log_reader *reader)
+{
+    return reader->dropped_tail > 0 && reader->zero_tail;
 }
 
 uint64_t kv_log_reader_last_record_offset(const kv_log_reader *reader)
@@ -128,25 +134,17 @@ static int load_next_block(kv_log_reader *reader)
     return read_at(reader, reader->block_start, want, reader->block, &reader->block_len);
 }
 
-/* 1 if every byte from `offset` (inside or at the end of the current
- * block) to the end of the file is zero, 0 if not, or an I/O error. */
-static int zeros_to_end(kv_log_reader *reader, uint64_t offset)
+/* 1 if every byte from `offset` to the end of the file is zero, 0 if not,
+ * or an I/O error. */
+static int zeros_from(kv_log_reader *reader, uint64_t offset)
 {
-    assert(offset >= reader->block_start && offset <= reader->block_start + reader->block_len);
-    size_t in_block = (size_t)(offset - reader->block_start);
-    if (!all_zero(reader->block + in_block, reader->block_len - in_block))
-        return 0;
-
-    uint64_t next = reader->block_start + reader->block_len;
-    if (next >= reader->file_size)
-        return 1;
     char *buf = kv_malloc(KV_LOG_BLOCK_SIZE);
     int result = 1;
-    while (next < reader->file_size) {
-        uint64_t left = reader->file_size - next;
+    while (offset < reader->file_size) {
+        uint64_t left = reader->file_size - offset;
         size_t want = left < KV_LOG_BLOCK_SIZE ? (size_t)left : KV_LOG_BLOCK_SIZE;
         size_t got;
-        int status = read_at(reader, next, want, buf, &got);
+        int status = read_at(reader, offset, want, buf, &got);
         if (status != 0) {
             result = status;
             break;
@@ -155,18 +153,29 @@ static int zeros_to_end(kv_log_reader *reader, uint64_t offset)
             result = 0;
             break;
         }
-        next += got;
+        offset += got;
     }
     free(buf);
     return result;
 }
 
+/* 1 if every byte from `offset` (inside or at the end of the current
+ * block) to the end of the file is zero, 0 if not, or an I/O error. */
+static int zeros_to_end(kv_log_reader *reader, uint64_t offset)
+{
+    assert(offset >= reader->block_start && offset <= reader->block_start + reader->block_len);
+    size_t in_block = (size_t)(offset - reader->block_start);
+    if (!all_zero(reader->block + in_block, reader->block_len - in_block))
+        return 0;
+    return zeros_from(reader, reader->block_start + reader->block_len);
+}
+
 /* A damaged fragment at `offset`: a torn tail when only zeros follow from
- * `zeros_from` on, otherwise corruption described by `what`. */
-static int torn_or_corrupt(kv_log_reader *reader, uint64_t offset, uint64_t zeros_from,
+ * `zeros_start` on, otherwise corruption described by `what`. */
+static int torn_or_corrupt(kv_log_reader *reader, uint64_t offset, uint64_t zeros_start,
                            const char *what)
 {
-    int zeros = zeros_to_end(reader, zeros_from);
+    int zeros = zeros_to_end(reader, zeros_start);
     if (zeros < 0)
         return zeros;
     if (zeros)
@@ -327,6 +336,14 @@ int kv_log_reader_read_record(kv_log_reader *reader, kv_slice *record, kv_buf *s
              * zeros, block padding) is the torn tail. */
             reader->at_end = true;
             reader->dropped_tail = reader->file_size - reader->end_of_last_record;
+            if (reader->dropped_tail > 0) {
+                int zeros = zeros_from(reader, reader->end_of_last_record);
+                if (zeros < 0)
+                    return fail(reader, zeros);
+                reader->zero_tail = zeros == 1;
+                /* read_at may have found the file shorter than it was. */
+                reader->dropped_tail = reader->file_size - reader->end_of_last_record;
+            }
             return 0;
         }
 

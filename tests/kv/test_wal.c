@@ -120,7 +120,8 @@ static void test_log_free(test_log *log)
 }
 
 /* Reads `data` and expects exactly the first `n` records of `log`, then the
- * end of the log with `dropped` bytes of torn tail. */
+ * end of the log with `dropped` bytes of torn tail, said to be zeros
+ * exactly when they are. */
 static void expect_records(const char *data, size_t size, const test_log *log, size_t n,
                            uint64_t dropped)
 {
@@ -143,6 +144,12 @@ static void expect_records(const char *data, size_t size, const test_log *log, s
         fail_msg("file size %zu: dropped %llu, expected %llu", size,
                  (unsigned long long)kv_log_reader_dropped_tail(reader),
                  (unsigned long long)dropped);
+    bool zeros = dropped > 0;
+    for (size_t i = size - (size_t)dropped; i < size && zeros; i++)
+        zeros = data[i] == 0;
+    if (kv_log_reader_tail_is_zeros(reader) != zeros)
+        fail_msg("file size %zu, %llu bytes dropped: tail_is_zeros %d, expected %d", size,
+                 (unsigned long long)dropped, kv_log_reader_tail_is_zeros(reader), zeros);
     /* The end stays the end. */
     assert_int_equal(kv_log_reader_read_record(reader, &record, &scratch), 0);
     kv_buf_free(&scratch);
@@ -495,7 +502,7 @@ static void test_zero_filled_tail(void **state)
         size_t size = log.contents.size + tails[i];
         char *data = kv_calloc(size, 1);
         memcpy(data, log.contents.data, log.contents.size);
-        expect_records(data, size, &log, 3, tails[i]);
+        expect_records(data, size, &log, 3, tails[i]); /* tail_is_zeros: true */
         free(data);
     }
     test_log_free(&log);
