@@ -38,22 +38,6 @@ bool kv_ikey_parse(kv_slice ikey, kv_slice *user_key, kv_seq *seq, int *type)
     return true;
 }
 
-int kv_ikey_compare(kv_slice a, kv_slice b)
-{
-    assert(a.size >= 8 && b.size >= 8);
-    int result = kv_slice_compare(kv_ikey_user_key(a), kv_ikey_user_key(b));
-    if (result != 0)
-        return result;
-    uint64_t a_trailer = kv_decode_fixed64(a.data + a.size - 8);
-    uint64_t b_trailer = kv_decode_fixed64(b.data + b.size - 8);
-    /* Larger trailer (newer sequence) sorts first. */
-    if (a_trailer > b_trailer)
-        return -1;
-    if (a_trailer < b_trailer)
-        return 1;
-    return 0;
-}
-
 const char *kv_value_type_name(int type)
 {
     switch (type) {

@@ -10,7 +10,10 @@
 #ifndef KV_DBFORMAT_H
 #define KV_DBFORMAT_H
 
+#include "coding.h"
 #include "slice.h"
+
+#include <assert.h>
 
 typedef uint64_t kv_seq;
 #define KV_MAX_SEQUENCE ((((kv_seq)1) << 56) - 1)
@@ -53,7 +56,21 @@ const char *kv_value_type_name(int type);
 size_t kv_snapshot_stripe(const kv_seq *snapshots, size_t n, kv_seq seq);
 
 /* Three-way comparison of internal keys (the order above). */
-int kv_ikey_compare(kv_slice a, kv_slice b);
+static inline int kv_ikey_compare(kv_slice a, kv_slice b)
+{
+    assert(a.size >= 8 && b.size >= 8);
+    int result = kv_slice_compare(kv_ikey_user_key(a), kv_ikey_user_key(b));
+    if (result != 0)
+        return result;
+    uint64_t a_trailer = kv_decode_fixed64(a.data + a.size - 8);
+    uint64_t b_trailer = kv_decode_fixed64(b.data + b.size - 8);
+    /* Larger trailer (newer sequence) sorts first. */
+    if (a_trailer > b_trailer)
+        return -1;
+    if (a_trailer < b_trailer)
+        return 1;
+    return 0;
+}
 
 typedef int (*kv_compare_fn)(kv_slice a, kv_slice b);
 

@@ -93,15 +93,20 @@ static skip_node *find_greater_or_equal(const kv_skiplist *list, const char *tar
 {
     skip_node *node = list->head;
     int level = current_max_height(list) - 1;
+    /* The node last found >= target: one level down, node's next is often
+     * that same node, known without comparing again (RocksDB's
+     * InlineSkipList does the same). */
+    skip_node *last_bigger = NULL;
     for (;;) {
         skip_node *next = node_next(node, level);
-        if (next != NULL && list->compare(next->key, target) < 0) {
+        if (next != NULL && next != last_bigger && list->compare(next->key, target) < 0) {
             node = next;
         } else {
             if (prev != NULL)
                 prev[level] = node;
             if (level == 0)
                 return next;
+            last_bigger = next;
             level--;
         }
     }

@@ -99,6 +99,8 @@ int kv_version_apply(const kv_version *base, const kv_version_edit *edit, kv_ver
         if (v->num_files[level] > 1)
             qsort(v->files[level], v->num_files[level], sizeof(kv_file_meta *),
                   level == 0 ? compare_level0 : compare_by_smallest);
+        for (size_t i = 0; i < v->num_files[level]; i++)
+            v->level_bytes[level] += v->files[level][i]->file_size;
     }
     *out = v;
     return 0;
@@ -106,10 +108,7 @@ int kv_version_apply(const kv_version *base, const kv_version_edit *edit, kv_ver
 
 uint64_t kv_version_level_bytes(const kv_version *v, int level)
 {
-    uint64_t total = 0;
-    for (size_t i = 0; i < v->num_files[level]; i++)
-        total += v->files[level][i]->file_size;
-    return total;
+    return v->level_bytes[level];
 }
 
 uint64_t kv_version_total_files(const kv_version *v)

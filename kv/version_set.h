@@ -25,6 +25,9 @@ typedef struct kv_version {
     atomic_int refs;
     kv_file_meta **files[KV_NUM_LEVELS];
     size_t num_files[KV_NUM_LEVELS];
+    /* Sum of the file sizes of each level, counted once when the version
+     * is made: every write asks (the write stall checks). */
+    uint64_t level_bytes[KV_NUM_LEVELS];
 } kv_version;
 
 kv_version *kv_version_create_empty(void); /* one reference */
