@@ -101,6 +101,10 @@ struct kv_db {
      * being durable while an older one is still being synced. Taken before
      * the mutex, never while holding it. */
     pthread_mutex_t wal_sync_mutex;
+    /* A closed WAL failed to sync: its tail may never reach the disk, so
+     * every later kv_db_sync_closed_wals fails too (a retry that succeeds
+     * proves nothing about the pages the failure dropped). */
+    atomic_bool wal_sync_failed;
     /* A flush or compaction failed for lack of space and none has
      * succeeded since: writes that would have to wait for one are refused
      * with KV_NO_SPACE instead (the wait could last until space is freed). */

@@ -63,6 +63,11 @@ int kv_db_sync_closed_wals(kv_db *db)
 {
     int rc = 0;
     pthread_mutex_lock(&db->wal_sync_mutex);
+    if (atomic_load(&db->wal_sync_failed)) {
+        pthread_mutex_unlock(&db->wal_sync_mutex);
+        return kv_error(KV_IO_ERROR,
+                        "WAL: an earlier sync of a closed WAL failed; reopen the database");
+    }
     for (;;) {
         pthread_mutex_lock(&db->mutex);
         kv_writable *file = NULL;
@@ -99,6 +104,7 @@ int kv_db_sync_closed_wals(kv_db *db)
         db->num_unsynced_wals++;
         kv_error(KV_IO_ERROR, "WAL: syncing %s failed (%s); reopen the database", file->path,
                  message);
+        atomic_store(&db->wal_sync_failed, true);
         kv_db_set_bg_error(db, KV_IO_ERROR);
         pthread_mutex_unlock(&db->mutex);
         rc = kv_error(KV_IO_ERROR, "WAL: syncing %s failed (%s)", file->path, message);
@@ -160,8 +166,10 @@ int kv_db_new_wal(kv_db *db)
             int close_rc = kv_writable_close(oldest);
             if (rc == 0)
                 rc = close_rc;
-            if (rc != 0) /* as in kv_db_sync_closed_wals: no more promises */
+            if (rc != 0) { /* as in kv_db_sync_closed_wals: no more promises */
+                atomic_store(&db->wal_sync_failed, true);
                 return kv_db_set_bg_error(db, rc);
+            }
         }
     }
     uint64_t number = kv_version_set_new_file_number(&db->versions);

@@ -16,6 +16,7 @@
  */
 #include "testutil_db.h"
 
+#include "db_impl.h"
 #include "env_fault.h"
 
 #include <inttypes.h>
@@ -644,6 +645,45 @@ static void test_sync_write_after_failed_write(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* A closed WAL whose sync failed keeps failing: a later sync of the closed
+ * WALs that succeeds proves nothing about the pages the failed one may
+ * have dropped, and a flush job would then record its table (and a synced
+ * write be promised) over writes that may be lost. */
+static void test_closed_wal_sync_failure_sticks(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-closed-wal-sync");
+    kv_env *env = kv_env_fault_create();
+    kv_db *db = open_plain(env, dir);
+    kv_cf *cf = kv_default_cf(db);
+    tdb_put(db, cf, "a", "acknowledged");
+    /* Close the WAL that holds it, as a memtable switch does (nothing else
+     * writes here: the test stands for the write queue). */
+    pthread_mutex_lock(&db->mutex);
+    assert_int_equal(kv_db_new_wal(db), 0);
+    pthread_mutex_unlock(&db->mutex);
+    kv_env_fault_set_filesystem_active(env, false);
+    int rc = kv_db_sync_closed_wals(db);
+    expect_status_fault("syncing the closed WAL on a dead disk", rc, KV_IO_ERROR);
+    kv_env_fault_set_filesystem_active(env, true);
+    rc = kv_db_sync_closed_wals(db);
+    expect_status_fault("syncing the closed WALs again, the disk back", rc, KV_IO_ERROR);
+    kv_write_options wo = {.sync = true};
+    rc = kv_put(db, &wo, cf, "b", 1, "synced", 6);
+    assert_true(rc < 0);
+    rc = kv_sync_wal(db);
+    assert_true(rc < 0);
+    kv_close(db); /* errors allowed */
+    /* No power cut: the acknowledged write is in the page cache. */
+    db = open_plain(env, dir);
+    cf = kv_default_cf(db);
+    tdb_expect(db, NULL, cf, "a", "acknowledged");
+    tdb_expect_missing(db, NULL, cf, "b");
+    tdb_close(db);
+    kv_env_fault_destroy(env);
+    kv_test_cleanup_dir(dir);
+}
+
 /* ---- full disk ---- */
 
 static void expect_value_id(kv_db *db, kv_cf *cf, const char *key, uint64_t id, const char *context)
@@ -820,6 +860,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_wal_after_failed_write),
         cmocka_unit_test(test_sync_write_after_failed_write),
+        cmocka_unit_test(test_closed_wal_sync_failure_sticks),
         cmocka_unit_test(test_power_cut_cycles),
         cmocka_unit_test(test_disk_full_during_flush),
         cmocka_unit_test(test_disk_full_in_wal),
