@@ -251,35 +251,46 @@ static int fault_new_writable(kv_env *env, const char *path, size_t buffer_size,
     return rc;
 }
 
-/* The budget is taken before the write and the write is refused whole when
+/* The budget is taken before a write and the write is refused whole when
  * it does not fit, so a full disk never leaves a partial record. */
-static int fault_writable_write(kv_writable *file, const char *data, size_t n)
+static int take_space(struct fault_env *fe, const char *what, const kv_writable *file,
+                      uint64_t offset, uint64_t n)
 {
-    struct fault_env *fe = fault_of(file->env);
     pthread_mutex_lock(&fe->mu);
     int rc = injected_error(fe, "write", file->path);
     if (rc == 0 && fe->space_left != UINT64_MAX) {
         if (n > fe->space_left)
             rc = kv_error(KV_NO_SPACE,
-                          "write at offset %llu: %s: no space left on device (fault injection: "
-                          "%zu bytes, %llu left)",
-                          (unsigned long long)file->flushed, file->path, n,
+                          "%s at offset %llu: %s: no space left on device (fault injection: "
+                          "%llu bytes, %llu left)",
+                          what, (unsigned long long)offset, file->path, (unsigned long long)n,
                           (unsigned long long)fe->space_left);
         else
             fe->space_left -= n;
     }
     pthread_mutex_unlock(&fe->mu);
-    if (rc != 0)
-        return rc;
+    return rc;
+}
 
-    uint64_t before = file->flushed;
-    rc = fe->base->ops->writable_write(file, data, n);
-    uint64_t written = file->flushed - before;
+/* After the write: counts what it wrote and gives back what it did not. */
+static void settle_space(struct fault_env *fe, uint64_t taken, uint64_t written)
+{
     pthread_mutex_lock(&fe->mu);
     fe->bytes_written += written;
     if (fe->space_left != UINT64_MAX)
-        fe->space_left += n - written; /* give back what the real fs refused */
+        fe->space_left += taken - written;
     pthread_mutex_unlock(&fe->mu);
+}
+
+static int fault_writable_write(kv_writable *file, const char *data, size_t n)
+{
+    struct fault_env *fe = fault_of(file->env);
+    int rc = take_space(fe, "write", file, file->flushed, n);
+    if (rc != 0)
+        return rc;
+    uint64_t before = file->flushed;
+    rc = fe->base->ops->writable_write(file, data, n);
+    settle_space(fe, n, file->flushed - before);
     return rc;
 }
 
@@ -316,28 +327,11 @@ static int fault_writable_prezero(kv_writable *file, uint64_t end)
     if (end <= from)
         return 0;
     uint64_t n = end - from;
-    pthread_mutex_lock(&fe->mu);
-    int rc = injected_error(fe, "write", file->path);
-    if (rc == 0 && fe->space_left != UINT64_MAX) {
-        if (n > fe->space_left)
-            rc = kv_error(KV_NO_SPACE,
-                          "write (zeros) at offset %llu: %s: no space left on device (fault "
-                          "injection: %llu bytes, %llu left)",
-                          (unsigned long long)from, file->path, (unsigned long long)n,
-                          (unsigned long long)fe->space_left);
-        else
-            fe->space_left -= n;
-    }
-    pthread_mutex_unlock(&fe->mu);
+    int rc = take_space(fe, "write (zeros)", file, from, n);
     if (rc != 0)
         return rc;
     rc = fe->base->ops->writable_prezero(file, end);
-    pthread_mutex_lock(&fe->mu);
-    uint64_t written = file->zeroed_end > from ? file->zeroed_end - from : 0;
-    fe->bytes_written += written;
-    if (fe->space_left != UINT64_MAX)
-        fe->space_left += n - written;
-    pthread_mutex_unlock(&fe->mu);
+    settle_space(fe, n, file->zeroed_end > from ? file->zeroed_end - from : 0);
     return rc;
 }
 

@@ -1590,18 +1590,25 @@ static int run_child(const char *mode, const char *dir, char *out, size_t out_si
     return WEXITSTATUS(status);
 }
 
-/* Child: writes, then exits without kv_close (like kill -9). */
-static int child_write_and_exit(const char *dir)
+/* Child: opens dir and creates family "a"; 0, or the child's exit code. */
+static int child_open(const char *dir, kv_db **db, kv_cf **a)
 {
     kv_options o = create_options();
-    kv_db *db = NULL;
-    if (kv_open(&o, dir, &db) != 0) {
+    if (kv_open(&o, dir, db) != 0) {
         printf("child: kv_open: %s\n", kv_errmsg());
         return 2;
     }
+    return kv_create_cf(*db, "a", a) != 0 ? 3 : 0;
+}
+
+/* Child: writes, then exits without kv_close (like kill -9). */
+static int child_write_and_exit(const char *dir)
+{
+    kv_db *db = NULL;
     kv_cf *a = NULL;
-    if (kv_create_cf(db, "a", &a) != 0)
-        return 3;
+    int rc = child_open(dir, &db, &a);
+    if (rc != 0)
+        return rc;
     for (int i = 0; i < 500; i++) {
         char key[16], value[32];
         key_name(key, sizeof(key), i);
@@ -1625,15 +1632,11 @@ static int child_write_and_exit(const char *dir)
  * current WAL ends in zeros; the first one had them cut at the switch. */
 static int child_sync_writes_and_exit(const char *dir)
 {
-    kv_options o = create_options();
     kv_db *db = NULL;
-    if (kv_open(&o, dir, &db) != 0) {
-        printf("child: kv_open: %s\n", kv_errmsg());
-        return 2;
-    }
     kv_cf *a = NULL;
-    if (kv_create_cf(db, "a", &a) != 0)
-        return 3;
+    int rc = child_open(dir, &db, &a);
+    if (rc != 0)
+        return rc;
     kv_write_options wo = {.sync = true};
     for (int i = 0; i < 200; i++) {
         char key[16], value[32];
