@@ -237,7 +237,12 @@ static int dump_log_file(const char *path, const char *name, bool is_manifest,
         kv_dump_appendf(&out, "%s: %" PRIu64 " record%s", name, records, records == 1 ? "" : "s");
         if (bad_records > 0)
             kv_dump_appendf(&out, ", %" PRIu64 " malformed", bad_records);
-        if (kv_log_reader_dropped_tail(reader) > 0)
+        if (kv_log_reader_tail_is_zeros(reader))
+            kv_dump_appendf(&out,
+                            "; %" PRIu64 " bytes of zeros after the last record (written ahead "
+                            "of synced appends, or an append a crash kept from the disk)",
+                            kv_log_reader_dropped_tail(reader));
+        else if (kv_log_reader_dropped_tail(reader) > 0)
             kv_dump_appendf(&out,
                             "; torn tail of %" PRIu64 " bytes ignored (a crash during an append)",
                             kv_log_reader_dropped_tail(reader));
