@@ -173,23 +173,56 @@ static bool release_reserve(struct fs *fs)
     atomic_fetch_add(&fs->reserve_released, 1);
     fprintf(stderr, "lsmfs: %s: disk full: released the %llu-byte reserve\n", fs->path,
             (unsigned long long)fs->reserve_size);
+    return true;
+}
+
+static void wake_maintenance(struct fs *fs)
+{
     pthread_mutex_lock(&fs->maintenance_mutex);
-    fs->compact_all = true; /* deletions only give space back once compacted */
     pthread_cond_signal(&fs->maintenance_cond);
     pthread_mutex_unlock(&fs->maintenance_mutex);
-    return true;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int fs_commit_freeing(struct fs *fs, kv_write_batch *batch)
 {
     int rc = fs_commit(fs, batch);
-    if (rc == -ENOSPC) {
-        /* With the reserve given up (or already gone), flush now: writes
-         * are refused while full memtables cannot be flushed. */
-        release_reserve(fs);
+    if (rc != -ENOSPC)
+        return rc;
+    /* With the reserve given up (or already gone), flush now: writes are
+     * refused while full memtables cannot be flushed. Space may still be
+     * short for a moment: a compaction that ran out of it holds its
+     * partial output until it fails, and the files of deleted inodes are
+     * dropped by the maintenance thread. So wait for it, with growing
+     * pauses, rather than refuse a deletion on a disk that deletions are
+     * emptying. */
+    release_reserve(fs);
+    int64_t deadline = now_ms() + FS_FREEING_WAIT_MS;
+    int pause_ms = 10;
+    bool waited = false;
+    for (;;) {
         kv_flush(fs->db, NULL, true);
         rc = fs_commit(fs, batch);
+        if (rc != -ENOSPC || now_ms() >= deadline)
+            break;
+        if (!waited) {
+            waited = true;
+            atomic_fetch_add(&fs->space_waits, 1);
+        }
+        wake_maintenance(fs);
+        struct timespec pause = {0, (long)pause_ms * 1000000};
+        nanosleep(&pause, NULL);
+        pause_ms = pause_ms < 250 ? pause_ms * 2 : 500;
     }
+    if (rc == -ENOSPC)
+        fprintf(stderr, "lsmfs: %s: disk full: a deletion found no space for %d s\n", fs->path,
+                FS_FREEING_WAIT_MS / 1000);
     return rc;
 }
 
@@ -198,18 +231,36 @@ void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks)
     if (atomic_load(&fs->disk_full)) {
         /* Compacting the deletions away needs room for its output. */
         release_reserve(fs);
-        fs_request_compaction(fs, ino, true);
+        fs_request_compaction(fs, ino, FS_SPACE_DROP | FS_SPACE_COMPACT);
     } else if (blocks * fs->block_size >= FS_DROP_DELETED_BYTES) {
-        fs_request_compaction(fs, ino, blocks * fs->block_size >= FS_COMPACT_DELETED_BYTES);
+        fs_request_compaction(fs, ino,
+                              blocks * fs->block_size >= FS_COMPACT_DELETED_BYTES
+                                  ? FS_SPACE_DROP | FS_SPACE_COMPACT
+                                  : FS_SPACE_DROP);
     }
 }
 
-void fs_request_compaction(struct fs *fs, uint64_t ino, bool compact)
+void fs_note_trimmed_data(struct fs *fs, uint64_t ino)
 {
+    if (atomic_load(&fs->disk_full)) {
+        release_reserve(fs);
+        fs_request_compaction(fs, ino, FS_SPACE_COMPACT);
+    }
+}
+
+void fs_request_compaction(struct fs *fs, uint64_t ino, int what)
+{
+    const int capacity = (int)(sizeof(fs->requests) / sizeof(fs->requests[0]));
     pthread_mutex_lock(&fs->maintenance_mutex);
-    if (fs->compact_count < (int)(sizeof(fs->compact_inos) / sizeof(fs->compact_inos[0]))) {
-        fs->compact_also[fs->compact_count] = compact;
-        fs->compact_inos[fs->compact_count++] = ino;
+    int i = 0;
+    while (i < fs->request_count && fs->requests[i].ino != ino)
+        i++;
+    if (i < fs->request_count) {
+        fs->requests[i].what |= what;
+    } else if (i < capacity) {
+        fs->requests[i].ino = ino;
+        fs->requests[i].what = what;
+        fs->request_count++;
     } else {
         fs->compact_all = true;
     }
@@ -259,7 +310,7 @@ static void *maintenance_main(void *arg)
     int retry_count = 0;
     pthread_mutex_lock(&fs->maintenance_mutex);
     while (!fs->maintenance_stop) {
-        if (fs->compact_count == 0 && !fs->compact_all) {
+        if (fs->request_count == 0 && !fs->compact_all) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += atomic_load(&fs->disk_full) ? 1 : 5;
@@ -267,21 +318,21 @@ static void *maintenance_main(void *arg)
             if (fs->maintenance_stop)
                 break;
         }
-        uint64_t inos[16];
-        bool also[16];
-        int count = fs->compact_count;
+        struct fs_space_request requests[sizeof(fs->requests) / sizeof(fs->requests[0])];
+        int count = fs->request_count;
         bool all = fs->compact_all;
-        memcpy(inos, fs->compact_inos, sizeof(inos));
-        memcpy(also, fs->compact_also, sizeof(also));
-        fs->compact_count = 0;
+        memcpy(requests, fs->requests, (size_t)count * sizeof(requests[0]));
+        fs->request_count = 0;
         fs->compact_all = false;
         pthread_mutex_unlock(&fs->maintenance_mutex);
 
         bool full = atomic_load(&fs->disk_full);
         for (int i = 0; i < count; i++) {
-            drop_deleted_files(fs, inos[i]);
+            if (!(requests[i].what & FS_SPACE_DROP))
+                continue;
+            drop_deleted_files(fs, requests[i].ino);
             if (full && retry_count < (int)(sizeof(retry) / sizeof(retry[0])))
-                retry[retry_count++] = inos[i];
+                retry[retry_count++] = requests[i].ino;
         }
         for (int i = 0; i < retry_count; i++)
             drop_deleted_files(fs, retry[i]);
@@ -290,11 +341,11 @@ static void *maintenance_main(void *arg)
             kv_compact_range(fs->db, fs->meta, NULL, 0, NULL, 0);
         } else {
             for (int i = 0; i < count; i++) {
-                if (!also[i])
+                if (!(requests[i].what & FS_SPACE_COMPACT))
                     continue;
                 char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
-                fs_key_data(begin, inos[i], 0);
-                fs_key_data(end, inos[i] + 1, 0);
+                fs_key_data(begin, requests[i].ino, 0);
+                fs_key_data(end, requests[i].ino + 1, 0);
                 kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
             }
         }

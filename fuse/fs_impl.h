@@ -54,13 +54,16 @@ struct fs {
     pthread_mutex_t maintenance_mutex;
     pthread_cond_t maintenance_cond;
     bool maintenance_stop;
-    uint64_t compact_inos[16]; /* data of these deleted inodes to drop */
-    bool compact_also[16];     /* ... and to compact away */
-    int compact_count;
-    bool compact_all;
+    struct fs_space_request {
+        uint64_t ino;
+        int what; /* FS_SPACE_DROP | FS_SPACE_COMPACT */
+    } requests[64];
+    int request_count;
+    bool compact_all; /* the queue overflowed: compact everything */
 
     atomic_uint_fast64_t orphans_reclaimed;
     atomic_uint_fast64_t reserve_released;
+    atomic_uint_fast64_t space_waits; /* freeing commits that waited for space */
     atomic_bool disk_full; /* a write met ENOSPC; cleared once space is back */
     atomic_uint_fast64_t ops_failed_io;
 };
@@ -89,15 +92,26 @@ void fs_inode_cached(struct fs *fs, uint64_t ino, const struct fs_inode *inode);
 /* Writes the batch (one atomic WAL record); the errno of a failure. */
 int fs_commit(struct fs *fs, kv_write_batch *batch);
 /* The same for a change that frees space (unlink, truncate, rename over a
- * file, setattr, ...): on a full disk it gives up the reserve file and
- * tries again, so that a full file system can always be cleaned up. */
+ * file, punching a hole): on a full disk it gives up the reserve file,
+ * flushes and tries again, waiting up to FS_FREEING_WAIT_MS for space to
+ * come back (a compaction short of space holds some until it fails), so
+ * that a full file system can always be cleaned up. */
 int fs_commit_freeing(struct fs *fs, kv_write_batch *batch);
-/* Asks the maintenance thread to drop the SST files holding only data of
- * a deleted inode and, with compact, to compact the rest of it away. */
-void fs_request_compaction(struct fs *fs, uint64_t ino, bool compact);
-/* A file's data blocks were deleted: has them compacted away at once when
- * the file was large or the disk is full (then giving up the reserve). */
+#define FS_FREEING_WAIT_MS 10000
+
+/* What the maintenance thread does for an inode: drop the SST files that
+ * hold only its data (only when the whole inode is deleted), and compact
+ * the rest of its key range away. */
+#define FS_SPACE_DROP 1
+#define FS_SPACE_COMPACT 2
+void fs_request_compaction(struct fs *fs, uint64_t ino, int what);
+/* A file's data blocks were all deleted (the inode is gone): has them
+ * dropped, and compacted away at once when the file was large or the disk
+ * is full (then giving up the reserve). */
 void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks);
+/* Some of a file's blocks were deleted (truncate, hole punch): on a full
+ * disk, has its key range compacted so that the space comes back. */
+void fs_note_trimmed_data(struct fs *fs, uint64_t ino);
 /* kv status -> negative errno (KV_NOT_FOUND -> -ENOENT, NO_SPACE ->
  * -ENOSPC, corruption and I/O -> -EIO), logging damage to stderr. */
 int fs_errno(int status);

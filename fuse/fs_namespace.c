@@ -186,6 +186,8 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
         fs_batch_put_inode(fs, batch, ino, &inode);
         rc = shrinks ? fs_commit_freeing(fs, batch) : fs_commit(fs, batch);
     }
+    if (rc == 0 && shrinks)
+        fs_note_trimmed_data(fs, ino);
     if (rc == 0) {
         fs_inode_cached(fs, ino, &inode);
         fs_fill_stat(fs, ino, &inode, st);
@@ -675,8 +677,10 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags)
             fs_batch_put_inode(fs, batch, ino, &inode);
             rc = fs_commit_freeing(fs, batch);
         }
-        if (rc == 0)
+        if (rc == 0) {
+            fs_note_trimmed_data(fs, ino);
             fs_inode_cached(fs, ino, &inode);
+        }
         kv_write_batch_destroy(batch);
     }
     if (rc == 0)

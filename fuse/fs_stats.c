@@ -48,9 +48,13 @@ char *fs_stats_text(struct fs *fs)
     char line[256];
     snprintf(line, sizeof(line),
              "lsmfs %s: block size %u, inodes known to the kernel %zu, orphans reclaimed "
+             "%" PRIu64 "\n"
+             "disk full: reserve released %" PRIu64 " times, deletions that waited for space "
              "%" PRIu64 "\n",
              fs->path, fs->block_size, fs_inode_table_count(fs->inodes),
-             (uint64_t)atomic_load(&fs->orphans_reclaimed));
+             (uint64_t)atomic_load(&fs->orphans_reclaimed),
+             (uint64_t)atomic_load(&fs->reserve_released),
+             (uint64_t)atomic_load(&fs->space_waits));
     append(&t, line);
     append_property(fs, &t, NULL, "kv.stats", NULL);
     kv_cf *families[2] = {fs->meta, fs->data};

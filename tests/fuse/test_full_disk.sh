@@ -3,17 +3,24 @@
 # files written until the disk is full. Writers must get ENOSPC, what was
 # synced before must read back intact, deleting files must work on the full
 # disk and give the space back, writing must resume, the daemon must exit
-# cleanly and fsck must find the store clean.
+# cleanly and fsck must find the store clean. And deletions must wait for
+# space that is short only for a moment, rather than fail.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lsmfs_test_init test_full_disk
 SMALL=$SCRATCH/small
 MNT=$SCRATCH/mnt
-# After the lsmfs mount is gone (exit hooks run after unmounting).
-lsmfs_on_exit 'if mountpoint -q "$SMALL"; then umount "$SMALL" || umount -l "$SMALL"; fi' 
+SMALL2=$SCRATCH/small2
+MNT2=$SCRATCH/mnt2
+# After the lsmfs mounts are gone (exit hooks run after unmounting).
+lsmfs_on_exit 'if mountpoint -q "$SMALL"; then umount "$SMALL" || umount -l "$SMALL"; fi'
+lsmfs_on_exit 'if mountpoint -q "$SMALL2"; then umount "$SMALL2" || umount -l "$SMALL2"; fi'
 
 used_kib() { df -k --output=used "$SMALL" | tail -n 1 | tr -d ' '; }
+
+# fill_up FILE: writes zeros to FILE until the disk is full.
+fill_up() { dd if=/dev/zero of="$1" bs=4k status=none 2>/dev/null; true; }
 
 full_disk() {
     [[ $(id -u) == 0 ]] || return "$(skip_because "mounting a tmpfs needs root")"
@@ -63,5 +70,49 @@ full_disk() {
     umount "$SMALL"
 }
 
+# A deletion that finds no space (here: another file holds all of it, and
+# the reserve is gone) waits for space to come back rather than fail; on a
+# disk that deletions are emptying, a compaction short of space holds its
+# partial output only until it fails.
+deletion_waits() {
+    [[ $(id -u) == 0 ]] || return "$(skip_because "mounting a tmpfs needs root")"
+    mkdir -p "$SMALL2" && check "mount a 64 MiB tmpfs" mount -t tmpfs -o size=64m tmpfs "$SMALL2" ||
+        return
+    local data=$SMALL2/data
+    check "mount lsmfs on it" lsmfs_mount "$data" "$MNT2" -o write_buffer_size=1M || return
+    # Long names, so that deleting them writes well over a MiB of log.
+    local long i
+    long=$(printf 'n%.0s' {1..200})
+    mkdir "$MNT2/dir" || return
+    for ((i = 0; i < 6000; i++)); do
+        : >"$MNT2/dir/$long.$i" || fail_because "create file $i" || return
+    done
+    check "sync" sync -f "$MNT2" || return
+    fill_up "$SMALL2/hog1"
+    check "the reserve exists" test -f "$data/lsmfs.reserve" || return
+    rm -f "$data/lsmfs.reserve"
+    fill_up "$SMALL2/hog2"
+    rm -rf "$MNT2/dir" 2>"$SCRATCH/rm.err" &
+    local rm_pid=$! waits=0
+    for ((i = 0; i < 200; i++)); do
+        waits=$("$LSMFS_BIN" stats "$MNT2" | sed -n 's/.*deletions that waited for space \([0-9]*\).*/\1/p')
+        ((waits > 0)) && break
+        pid_running "$rm_pid" || break
+        sleep 0.1
+    done
+    rm -f "$SMALL2/hog1" "$SMALL2/hog2"
+    local status=0
+    wait "$rm_pid" || status=$?
+    ((status == 0)) || fail_because "rm -rf failed on the full disk: $(head -n 3 "$SCRATCH/rm.err")" ||
+        return
+    ((waits > 0)) || fail_because "no deletion waited for space: the disk was not full" || return
+    echo "    deletions that waited for space: $waits"
+    check "the directory is gone" test ! -e "$MNT2/dir" || return
+    check "unmount; the daemon exits cleanly" lsmfs_unmount "$MNT2" || return
+    check "fsck finds the store clean" "$LSMFS_BIN" fsck --no-progress "$data" || return
+    umount "$SMALL2"
+}
+
 run_case "full disk: ENOSPC, nothing lost, deletions give space back" full_disk
+run_case "full disk: a deletion waits for space that comes back" deletion_waits
 lsmfs_test_finish
