@@ -161,7 +161,7 @@ int fs_readdir(struct fs *fs, struct fs_dir *dir, uint64_t offset, bool plus, fs
         size_t name_len;
         mode_t type;
         const char *value = kv_iterator_value(dir->it, &value_len);
-        if (!fs_key_parse_dentry(key, key_len, &parent, &name_ptr, &name_len) ||
+        if (value == NULL || !fs_key_parse_dentry(key, key_len, &parent, &name_ptr, &name_len) ||
             fs_dentry_decode(value, value_len, &ino, &type) != 0) {
             rc = -EIO;
             break;

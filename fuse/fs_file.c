@@ -274,6 +274,8 @@ static int read_blocks(struct fs *fs, kv_iterator *it, uint64_t ino, uint64_t of
          kv_iterator_next(it)) {
         size_t len;
         const char *value = kv_iterator_value(it, &len);
+        if (value == NULL)
+            break; /* a blob read failed: the status says why */
         if (len > bs)
             return oversized_block(fs, ino, block, len);
         uint64_t from = block * bs > offset ? block * bs : offset;

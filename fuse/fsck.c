@@ -191,6 +191,8 @@ static int scan(struct fsck *f, kv_cf *cf, char tag, const char *what,
         if (tag != 0 && (key_len == 0 || key[0] != tag))
             break;
         const char *value = kv_iterator_value(it, &value_len);
+        if (value == NULL)
+            break; /* a blob read failed: the status says why */
         rc = visit(f, key, key_len, value, value_len);
         if (++seen % 65536 == 0)
             progress(f, what, seen, 0);

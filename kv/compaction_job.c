@@ -156,6 +156,7 @@ static int finish_output(compaction_state *s, const kv_slice *upper)
         kv_buf_set(&m->largest, kv_table_builder_largest(s->builder).data,
                    kv_table_builder_largest(s->builder).size);
         m->num_entries = kv_table_builder_properties(s->builder)->num_entries;
+        kv_table_builder_take_blob_links(s->builder, &m->blob_links, &m->num_blob_links);
         rc = kv_writable_sync(s->file);
     }
     kv_table_builder_destroy(s->builder);

@@ -181,6 +181,16 @@ void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory)
     if (scan_directory)
         find_unreferenced_files(db, &doomed);
 
+    /* Blob files nothing refers to any more (blob.h). */
+    size_t num_blobs;
+    uint64_t *blobs = kv_blob_set_take_unused(&db->blobs, 0, &num_blobs);
+    for (size_t i = 0; i < num_blobs; i++) {
+        doom(&doomed, kv_blob_file_name(db->path, blobs[i]));
+        atomic_fetch_add(&db->stats.blob_files_deleted, 1);
+        kv_info_log_printf(db->info_log, "deleted obsolete blob file %06" PRIu64 ".blob", blobs[i]);
+    }
+    free(blobs);
+
     /* Removing a large file takes milliseconds (the file system frees its
      * extents): do it without the mutex, so that writers, which take the
      * mutex, do not wait for it. Nothing can bring these files back into
@@ -269,7 +279,43 @@ static int replay_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
     if (cf == NULL || ctx->wal_number < cf->log_number)
         return 0;
     kv_memtable_add(cf->mem, seq, type, key, value);
+    if (type == KV_TYPE_BLOB_INDEX) {
+        kv_blob_ref ref;
+        if (!kv_blob_ref_decode(value, &ref))
+            return kv_error(KV_CORRUPTION, "malformed blob index");
+        kv_blob_file *f = kv_blob_set_get(&ctx->db->blobs, ref.file);
+        kv_memtable_pin_blob(cf->mem, f);
+        kv_blob_file_unref(f);
+    }
     return 0;
+}
+
+/* Checks the values a batch's blob indexes point to. */
+typedef struct blob_check {
+    kv_db *db;
+    bool lost; /* a value runs past the end of its file, or the file is gone */
+    kv_buf scratch;
+} blob_check;
+
+static int check_blob_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                            kv_slice value)
+{
+    (void)cf_id, (void)seq;
+    blob_check *check = arg;
+    if (type != KV_TYPE_BLOB_INDEX)
+        return 0;
+    kv_blob_ref ref;
+    if (!kv_blob_ref_decode(value, &ref))
+        return kv_error(KV_CORRUPTION, "malformed blob index");
+    char *path = kv_blob_file_name(check->db->path, ref.file);
+    uint64_t size = 0;
+    bool there = kv_env_file_size(path, &size) == 0 && ref.offset + ref.size <= size;
+    free(path);
+    if (!there) {
+        check->lost = true;
+        return 1; /* stop */
+    }
+    return kv_blob_set_read(&check->db->blobs, &ref, key, &check->scratch);
 }
 
 /* A batch's sequences must follow every sequence replayed before it: the
@@ -314,6 +360,7 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
     kv_write_batch_init(&batch);
     kv_slice record;
     uint64_t records = 0;
+    uint64_t cut_at = UINT64_MAX; /* where a record lost its blob values */
     replay_context ctx = {db, number, 0, 0};
     while ((rc = kv_log_reader_read_record(reader, &record, &scratch)) == 1) {
         uint64_t offset = kv_log_reader_last_record_offset(reader);
@@ -340,6 +387,24 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
         }
         if (rc == 0)
             rc = check_batch_order(&batch, *replayed_up_to);
+        if (rc == 0 && db->blobs_checked_at_replay) {
+            /* The values a record points to went to blob files before the
+             * record reached the WAL, and every sync syncs them first; a
+             * record whose value is missing was never synced and lost its
+             * value in a power cut: the WAL ends before it, as if torn. */
+            blob_check check = {db, false, {0}};
+            rc = kv_write_batch_iterate(&batch, check_blob_entry, &check);
+            kv_buf_free(&check.scratch);
+            if (check.lost) {
+                kv_info_log_printf(db->info_log,
+                                   "%s: the record at offset %" PRIu64
+                                   " points to blob data lost in a power cut; the WAL ends there",
+                                   name, offset);
+                cut_at = offset;
+                rc = 0;
+                break;
+            }
+        }
         if (rc == 0) {
             ctx.max_seq = 0;
             rc = kv_write_batch_iterate(&batch, replay_entry, &ctx);
@@ -373,6 +438,9 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
     uint64_t dropped = kv_log_reader_dropped_tail(reader);
     if (*hole_before) {
         rc = 0; /* the caller drops this WAL and the later ones */
+    } else if (rc == 0 && cut_at != UINT64_MAX) {
+        *torn = true;
+        rc = kv_env_truncate(db->env, path, cut_at);
     } else if (rc == 0 && dropped > 0) {
         if (kv_log_reader_tail_is_zeros(reader)) {
             /* Zeros written ahead of synced writes, or an append a crash
@@ -383,9 +451,8 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
                                "%s: cut %" PRIu64 " bytes of zeros after the last record", name,
                                dropped);
         } else {
-            kv_info_log_printf(db->info_log,
-                               "%s: ignored a torn final record of %" PRIu64 " bytes", name,
-                               dropped);
+            kv_info_log_printf(db->info_log, "%s: ignored a torn final record of %" PRIu64 " bytes",
+                               name, dropped);
             *torn = true;
         }
         rc = kv_env_truncate(db->env, path, file->size - dropped);
@@ -432,16 +499,29 @@ static int recover_files(kv_db *db)
             db->versions.next_file_number = number + 1;
         if (type == KV_FILE_LOG && number >= min_log)
             wals[num_wals++] = number;
+        if (type == KV_FILE_BLOB) {
+            kv_blob_file_unref(kv_blob_set_get(&db->blobs, number)); /* registered */
+            db->blobs_checked_at_replay = true;
+        }
     }
     /* Every file a version names must be there. */
     for (size_t c = 0; c < db->num_cfs && rc == 0; c++) {
         kv_version *v = db->cfs[c]->current;
         for (int level = 0; level < KV_NUM_LEVELS && rc == 0; level++) {
             for (size_t f = 0; f < v->num_files[level] && rc == 0; f++) {
-                char *path = kv_table_file_name(db->path, v->files[level][f]->number);
+                const kv_file_meta *meta = v->files[level][f];
+                char *path = kv_table_file_name(db->path, meta->number);
                 if (!kv_env_file_exists(path))
                     rc = kv_error(KV_CORRUPTION, "%s: missing (the MANIFEST lists it)", path);
                 free(path);
+                for (size_t b = 0; b < meta->num_blob_links && rc == 0; b++) {
+                    path = kv_blob_file_name(db->path, meta->blob_links[b].number);
+                    if (!kv_env_file_exists(path))
+                        rc = kv_error(KV_CORRUPTION,
+                                      "%s: missing (table %06" PRIu64 ".sst points into it)", path,
+                                      meta->number);
+                    free(path);
+                }
             }
         }
     }
@@ -503,6 +583,15 @@ static void db_free(kv_db *db)
         kv_writable_close(db->unsynced_wals[i]);
     free(db->unsynced_wals);
     kv_version_set_free(&db->versions);
+    if (db->blob_writer != NULL)
+        kv_writable_close(db->blob_writer);
+    kv_blob_file_unref(db->blob_active);
+    for (size_t i = 0; i < db->num_unsynced_blobs; i++)
+        kv_writable_close(db->unsynced_blobs[i]);
+    free(db->unsynced_blobs);
+    kv_write_batch_free(&db->blob_group);
+    kv_buf_free(&db->blob_records);
+    kv_blob_set_free(&db->blobs);
     if (db->table_cache)
         kv_table_cache_destroy(db->table_cache);
     if (db->block_cache)
@@ -536,6 +625,7 @@ static int open_locked(kv_db *db, bool exists)
         kv_version_set_free(&db->versions);
         kv_version_set_init(&db->versions, db->env, db->path, db->info_log,
                             db->options.max_manifest_file_size);
+        db->versions.blobs = &db->blobs;
         kv_info_log_printf(db->info_log, "created a new database in %s", db->path);
     }
     rc = kv_version_set_recover(&db->versions);
@@ -618,6 +708,12 @@ int kv_open(const kv_options *options, const char *path, kv_db **out)
     db->info_log = kv_info_log_open(path);
     kv_version_set_init(&db->versions, db->env, path, db->info_log,
                         options->max_manifest_file_size);
+    kv_blob_set_init(&db->blobs, db->env, path);
+    db->versions.blobs = &db->blobs;
+    kv_write_batch_init(&db->blob_group);
+    db->blobs_enabled = options->cf.blob_min_size > 0;
+    for (int i = 0; i < options->num_cf_overrides; i++)
+        db->blobs_enabled |= options->cf_overrides[i].options.blob_min_size > 0;
     db->block_cache = kv_cache_create(options->block_cache_size, -1);
     db->table_cache =
         kv_table_cache_create(db->env, path, options->max_open_files, db->block_cache);
@@ -658,6 +754,12 @@ int kv_close(kv_db *db)
         (void)kv_writable_trim_zeros(kv_log_writer_file(db->wal)); /* best effort */
         rc = kv_log_writer_close(db->wal);
         db->wal = NULL;
+    }
+    if (db->blob_writer != NULL) {
+        int close_rc = kv_writable_close(db->blob_writer);
+        db->blob_writer = NULL;
+        if (rc == 0)
+            rc = close_rc;
     }
     /* Closed WALs still unsynced are closed as they are: nothing promised
      * their durability (and recovery copes with their loss). */

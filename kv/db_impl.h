@@ -12,6 +12,7 @@
 #ifndef KV_DB_IMPL_H
 #define KV_DB_IMPL_H
 
+#include "blob.h"
 #include "cache.h"
 #include "column_family.h"
 #include "flush_scheduler.h"
@@ -60,6 +61,7 @@ typedef struct kv_stats_counters {
     _Atomic uint64_t gets, get_hits;
     _Atomic uint64_t sst_bytes_written;
     _Atomic uint64_t trivial_moves, obsolete_files_deleted;
+    _Atomic uint64_t blob_bytes_written, blob_files_deleted;
 } kv_stats_counters;
 
 struct kv_db {
@@ -142,6 +144,21 @@ struct kv_db {
     int bg_compactions_running;
     int manual_compactions_waiting;
 
+    /* Blob files (blob.h). The writer's state is the leader's; the
+     * active file changes under the mutex. */
+    kv_blob_set blobs;
+    kv_writable *blob_writer;          /* the file values are appended to, or NULL */
+    kv_blob_file *blob_active;         /* its object (a reference) */
+    uint64_t blob_synced_size;         /* of blob_writer, at its last sync (mutex) */
+    _Atomic uint64_t blob_handed_size; /* of blob_writer, handed to the kernel */
+    /* Blob files closed but not synced yet (synced with the closed WALs). */
+    kv_writable **unsynced_blobs;
+    size_t num_unsynced_blobs, unsynced_blobs_cap;
+    bool blobs_enabled;           /* some family separates values */
+    bool blobs_checked_at_replay; /* blob files exist: check WAL records' values */
+    kv_write_batch blob_group;    /* the leader's scratch: the group with blob indexes */
+    kv_buf blob_records;          /* the leader's scratch: the records appended */
+
     kv_stats_counters stats;
 };
 
@@ -165,6 +182,10 @@ kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count);
 /* Writes a failed read's error (corruption or I/O) into the LOG, naming
  * file and offset as kv_errmsg() does; other statuses are ignored. */
 void kv_db_log_read_error(kv_db *db, int status);
+
+/* db_read.c */
+/* Reads the value a blob index points to (for key) into out. */
+int kv_db_read_blob(kv_db *db, kv_slice key, kv_slice index, kv_buf *out);
 
 /* db_write.c */
 void kv_db_add_alive_wal(kv_db *db, uint64_t number, uint64_t size);

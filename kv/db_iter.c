@@ -29,6 +29,8 @@ struct kv_iterator {
     int status;
     kv_buf saved_key;   /* forward: user key to skip; reverse: current user key */
     kv_buf saved_value; /* reverse: current value */
+    bool saved_is_blob; /* reverse: saved_value is a blob index */
+    kv_blob_readahead readahead;
 };
 
 static bool covered(kv_iterator *it, kv_slice user_key, kv_seq seq)
@@ -60,7 +62,7 @@ static void find_next_user_entry(kv_iterator *it, bool skipping)
             if (type == KV_TYPE_DELETION || covered(it, user_key, seq)) {
                 kv_buf_set(&it->saved_key, user_key.data, user_key.size);
                 skipping = true;
-            } else if (type == KV_TYPE_VALUE) {
+            } else if (kv_type_is_value(type)) {
                 if (!(skipping && kv_slice_compare(user_key, kv_buf_slice(&it->saved_key)) <= 0)) {
                     it->valid = true;
                     kv_buf_clear(&it->saved_key);
@@ -92,11 +94,12 @@ static void find_prev_user_entry(kv_iterator *it)
                 have_value = false;
                 kv_buf_clear(&it->saved_key);
                 kv_buf_clear(&it->saved_value);
-            } else if (type == KV_TYPE_VALUE) {
+            } else if (kv_type_is_value(type)) {
                 have_value = true;
                 kv_buf_set(&it->saved_key, user_key.data, user_key.size);
                 kv_slice v = kv_iter_value(it->iter);
                 kv_buf_set(&it->saved_value, v.data, v.size);
+                it->saved_is_blob = type == KV_TYPE_BLOB_INDEX;
             }
         }
         kv_iter_prev(it->iter);
@@ -236,13 +239,42 @@ const char *kv_iterator_key(const kv_iterator *it, size_t *len)
     return it->saved_key.data;
 }
 
-const char *kv_iterator_value(const kv_iterator *it, size_t *len)
+/* Reads the value blob index `index` of key `key` points to; NULL (and
+ * the iterator invalid) on error. */
+static const char *blob_value(kv_iterator *it, kv_slice key, kv_slice index, size_t *len)
+{
+    kv_blob_ref ref;
+    kv_slice value;
+    int rc;
+    if (!kv_blob_ref_decode(index, &ref))
+        rc = kv_error(KV_CORRUPTION, "%s: malformed blob index (%zu bytes)", it->db->path,
+                      index.size);
+    else
+        rc = kv_blob_set_read_ahead(&it->db->blobs, &ref, key, &it->readahead, &value);
+    if (rc != 0) {
+        it->status = rc;
+        it->valid = false;
+        kv_db_log_read_error(it->db, rc);
+        *len = 0;
+        return NULL;
+    }
+    *len = value.size;
+    return value.data;
+}
+
+const char *kv_iterator_value(kv_iterator *it, size_t *len)
 {
     if (it->direction == FORWARD) {
+        kv_slice ikey = kv_iter_key(it->iter);
         kv_slice v = kv_iter_value(it->iter);
+        int type = (int)(kv_decode_fixed64(ikey.data + ikey.size - 8) & 0xff);
+        if (type == KV_TYPE_BLOB_INDEX)
+            return blob_value(it, kv_ikey_user_key(ikey), v, len);
         *len = v.size;
         return v.data;
     }
+    if (it->saved_is_blob)
+        return blob_value(it, kv_buf_slice(&it->saved_key), kv_buf_slice(&it->saved_value), len);
     *len = it->saved_value.size;
     return it->saved_value.data ? it->saved_value.data : "";
 }
@@ -262,6 +294,7 @@ void kv_iterator_destroy(kv_iterator *it)
     kv_superversion_unref(it->sv);
     kv_buf_free(&it->saved_key);
     kv_buf_free(&it->saved_value);
+    kv_blob_readahead_free(&it->readahead);
     free(it);
 }
 

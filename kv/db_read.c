@@ -129,6 +129,15 @@ static int get_internal(kv_db *db, kv_superversion *sv, kv_lookup *lookup, bool 
     return 0;
 }
 
+int kv_db_read_blob(kv_db *db, kv_slice key, kv_slice index, kv_buf *out)
+{
+    kv_blob_ref ref;
+    if (!kv_blob_ref_decode(index, &ref))
+        return kv_error(KV_CORRUPTION, "%s: malformed blob index (%zu bytes)", db->path,
+                        index.size);
+    return kv_blob_set_read(&db->blobs, &ref, key, out);
+}
+
 int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, size_t key_len,
            char **value, size_t *value_len)
 {
@@ -144,6 +153,13 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
     lookup.user_key = kv_slice_make(key, key_len);
     lookup.value = &buf;
     rc = get_internal(db, sv, &lookup, ro ? ro->fill_cache : true);
+    /* The superversion keeps the blob file alive while it is read. */
+    if (rc == 0 && lookup.state == KV_LOOKUP_VALUE && lookup.is_blob) {
+        kv_buf index = buf;
+        memset(&buf, 0, sizeof(buf));
+        rc = kv_db_read_blob(db, lookup.user_key, kv_buf_slice(&index), &buf);
+        kv_buf_free(&index);
+    }
     kv_superversion_unref(sv);
     atomic_fetch_add_explicit(&db->stats.gets, 1, memory_order_relaxed);
     if (rc != 0) {

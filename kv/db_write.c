@@ -59,6 +59,65 @@ static void note_closed_wal_size(kv_db *db, uint64_t size)
 /* Most closed WALs left unsynced; past this a switch syncs them at once. */
 #define MAX_UNSYNCED_WALS 16
 
+/* Records a failed sync of a WAL or blob file: no later write can be
+ * promised durable. Requires the mutex. */
+static void note_sync_failure(kv_db *db)
+{
+    atomic_store(&db->wal_sync_failed, true);
+    kv_db_set_bg_error(db, KV_IO_ERROR);
+}
+
+/* Syncs the closed blob files, then the blob file being appended to, up
+ * to what was handed to the kernel: every value a WAL record or a table
+ * points to is then durable before the record or table is. Requires
+ * wal_sync_mutex, not the mutex. */
+static int sync_blob_files(kv_db *db)
+{
+    for (;;) {
+        pthread_mutex_lock(&db->mutex);
+        kv_writable *file = NULL;
+        if (db->num_unsynced_blobs > 0) {
+            file = db->unsynced_blobs[0];
+            db->num_unsynced_blobs--;
+            memmove(db->unsynced_blobs, db->unsynced_blobs + 1,
+                    db->num_unsynced_blobs * sizeof(kv_writable *));
+        }
+        pthread_mutex_unlock(&db->mutex);
+        if (file == NULL)
+            break;
+        int rc = kv_writable_sync(file);
+        if (rc != 0) {
+            char message[512];
+            kv_error_copy(message, sizeof(message));
+            kv_writable_close(file);
+            pthread_mutex_lock(&db->mutex);
+            note_sync_failure(db);
+            pthread_mutex_unlock(&db->mutex);
+            return kv_error(KV_IO_ERROR, "blob file: %s; reopen the database", message);
+        }
+        kv_writable_close(file);
+    }
+    pthread_mutex_lock(&db->mutex);
+    uint64_t number = db->blob_active != NULL ? db->blob_active->number : 0;
+    uint64_t handed = atomic_load(&db->blob_handed_size);
+    bool needed = number != 0 && handed > db->blob_synced_size;
+    pthread_mutex_unlock(&db->mutex);
+    if (!needed)
+        return 0;
+    char *path = kv_blob_file_name(db->path, number);
+    int rc = kv_env_sync_file(db->env, path);
+    free(path);
+    pthread_mutex_lock(&db->mutex);
+    if (rc != 0) {
+        note_sync_failure(db);
+    } else if (db->blob_active != NULL && db->blob_active->number == number &&
+               db->blob_synced_size < handed) {
+        db->blob_synced_size = handed;
+    }
+    pthread_mutex_unlock(&db->mutex);
+    return rc;
+}
+
 int kv_db_sync_closed_wals(kv_db *db)
 {
     int rc = 0;
@@ -67,6 +126,11 @@ int kv_db_sync_closed_wals(kv_db *db)
         pthread_mutex_unlock(&db->wal_sync_mutex);
         return kv_error(KV_IO_ERROR,
                         "WAL: an earlier sync of a closed WAL failed; reopen the database");
+    }
+    rc = sync_blob_files(db);
+    if (rc != 0) {
+        pthread_mutex_unlock(&db->wal_sync_mutex);
+        return rc;
     }
     for (;;) {
         pthread_mutex_lock(&db->mutex);
@@ -423,6 +487,7 @@ static kv_write_batch *build_group(kv_db *db, kv_writer **last_writer)
 
 typedef struct insert_context {
     kv_db *db;
+    kv_blob_file *blob; /* the blob file the group's indexes point into */
 } insert_context;
 
 static int insert_into_memtable(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
@@ -433,9 +498,188 @@ static int insert_into_memtable(void *arg, uint32_t cf_id, kv_seq seq, int type,
     for (size_t i = 0; i < ctx->db->num_cfs; i++)
         if (ctx->db->cfs[i]->id == cf_id)
             cf = ctx->db->cfs[i];
-    if (cf != NULL) /* validated before queuing; a family dropped since is skipped */
+    if (cf != NULL) { /* validated before queuing; a family dropped since is skipped */
         kv_memtable_add(cf->mem, seq, type, key, value);
+        if (type == KV_TYPE_BLOB_INDEX)
+            kv_memtable_pin_blob(cf->mem, ctx->blob);
+    }
     return 0;
+}
+
+/* ---- key-value separation (blob.h) ---- */
+
+/* Bytes of the values in a group that may go to a blob file. */
+typedef struct blob_scan {
+    kv_db *db;
+    uint64_t bytes;
+} blob_scan;
+
+static uint32_t blob_min_size(kv_db *db, uint32_t cf_id)
+{
+    kv_cf *cf = kv_db_find_cf_by_id(db, cf_id);
+    return cf != NULL ? cf->options.blob_min_size : 0;
+}
+
+static int scan_blob_bytes(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                           kv_slice value)
+{
+    (void)seq, (void)key;
+    blob_scan *scan = arg;
+    if (type == KV_TYPE_VALUE) {
+        uint32_t min = blob_min_size(scan->db, cf_id);
+        if (min > 0 && value.size >= min)
+            scan->bytes += value.size;
+    }
+    return 0;
+}
+
+/* Starts a new blob file for the leader to append to; the one before it
+ * is closed and joins the closed WALs in waiting for a sync. Called by the
+ * leader without the mutex. */
+static int rotate_blob_file(kv_db *db)
+{
+    pthread_mutex_lock(&db->mutex);
+    uint64_t number = kv_version_set_new_file_number(&db->versions);
+    pthread_mutex_unlock(&db->mutex);
+    char *path = kv_blob_file_name(db->path, number);
+    kv_writable *file;
+    int rc = kv_env_new_writable(db->env, path, 64u << 10, &file);
+    if (rc == 0) {
+        char header[KV_BLOB_HEADER_SIZE];
+        kv_blob_header_encode(header);
+        rc = kv_writable_append(file, header, sizeof(header));
+        if (rc == 0)
+            rc = kv_writable_flush(file);
+        /* The new name must survive a power cut before a synced WAL record
+         * can point into the file. */
+        if (rc == 0)
+            rc = kv_env_sync_dir(db->env, db->path);
+        if (rc != 0) {
+            kv_writable_close(file);
+            kv_env_remove(db->env, path);
+        }
+    }
+    free(path);
+    if (rc != 0)
+        return rc;
+    kv_blob_file *object = kv_blob_set_get(&db->blobs, number);
+    pthread_mutex_lock(&db->mutex);
+    kv_writable *old = db->blob_writer;
+    kv_blob_file *old_object = db->blob_active;
+    db->blob_writer = file;
+    db->blob_active = object;
+    db->blob_synced_size = 0;
+    atomic_store(&db->blob_handed_size, file->flushed);
+    if (old != NULL) {
+        if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
+            db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
+            db->unsynced_blobs =
+                kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
+        }
+        db->unsynced_blobs[db->num_unsynced_blobs++] = old;
+        kv_start_writeback_fd(old->fd);
+    }
+    pthread_mutex_unlock(&db->mutex);
+    kv_blob_file_unref(old_object); /* memtables and tables hold their own */
+    kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob started", number);
+    return 0;
+}
+
+typedef struct blob_separation {
+    kv_db *db;
+    kv_write_batch *out;
+    kv_buf *records;
+    kv_buf index;
+    uint64_t number, offset;
+} blob_separation;
+
+static int separate_record(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slice key,
+                           kv_slice value)
+{
+    (void)seq;
+    blob_separation *sep = arg;
+    switch (type) {
+    case KV_TYPE_VALUE: {
+        uint32_t min = blob_min_size(sep->db, cf_id);
+        if (min == 0 || value.size < min) {
+            kv_write_batch_put_cf_id(sep->out, cf_id, key, value);
+            break;
+        }
+        kv_blob_ref ref = {sep->number, sep->offset, 0};
+        ref.size = (uint32_t)kv_blob_record_append(sep->records, key, value);
+        sep->offset += ref.size;
+        kv_buf_clear(&sep->index);
+        kv_blob_ref_encode(&ref, &sep->index);
+        kv_write_batch_put_blob_index_cf_id(sep->out, cf_id, key, kv_buf_slice(&sep->index));
+        break;
+    }
+    case KV_TYPE_DELETION:
+        kv_write_batch_delete_cf_id(sep->out, cf_id, key);
+        break;
+    case KV_TYPE_RANGE_DELETION:
+        kv_write_batch_delete_range_cf_id(sep->out, cf_id, key, value);
+        break;
+    default:
+        return kv_error(KV_INVALID_ARGUMENT, "write batch: record of type %d", type);
+    }
+    return 0;
+}
+
+/* When the group carries enough large values for families that separate
+ * them, appends those values to the blob file (handed to the kernel, so
+ * that a killed process loses none of them) and sets *out to a copy of the
+ * group with blob indexes in their place (NULL: the group stays as it is).
+ * Called by the leader without the mutex. */
+static int separate_blobs(kv_db *db, kv_write_batch *group, kv_write_batch **out)
+{
+    *out = NULL;
+    blob_scan scan = {db, 0};
+    kv_write_batch_iterate(group, scan_blob_bytes, &scan);
+    if (scan.bytes == 0 || scan.bytes < db->options.blob_min_batch_bytes)
+        return 0;
+    if (db->blob_writer == NULL || db->blob_writer->size >= db->options.blob_file_size) {
+        int rc = rotate_blob_file(db);
+        if (rc != 0)
+            return rc;
+    }
+    kv_writable *file = db->blob_writer;
+    kv_write_batch *separated = &db->blob_group;
+    kv_write_batch_clear(separated);
+    kv_write_batch_set_sequence(separated, kv_write_batch_sequence(group));
+    kv_buf *records = &db->blob_records;
+    kv_buf_clear(records);
+    kv_buf_reserve(records, scan.bytes + (size_t)kv_write_batch_count(group) * 64);
+    blob_separation sep = {db, separated, records, {0}, db->blob_active->number, file->size};
+    int rc = kv_write_batch_iterate(group, separate_record, &sep);
+    kv_buf_free(&sep.index);
+    uint64_t good_size = file->size;
+    if (rc == 0)
+        rc = kv_writable_append(file, records->data, records->size);
+    if (rc == 0)
+        rc = kv_writable_flush(file);
+    if (rc == 0) {
+        atomic_fetch_add(&db->stats.blob_bytes_written, records->size);
+        atomic_store(&db->blob_handed_size, file->flushed);
+        *out = separated;
+        return 0;
+    }
+    /* Cut what may have reached the file, so that the next group appends
+     * where its indexes will say; failing that, start a new file. */
+    char message[512];
+    kv_error_copy(message, sizeof(message));
+    kv_buf_clear(&file->buffer);
+    if (file->flushed > good_size && kv_env_truncate(db->env, file->path, good_size) != 0) {
+        pthread_mutex_lock(&db->mutex);
+        db->blob_writer = NULL;
+        kv_blob_file *object = db->blob_active;
+        db->blob_active = NULL;
+        pthread_mutex_unlock(&db->mutex);
+        kv_writable_close(file);
+        kv_blob_file_unref(object);
+    } else {
+        file->size = file->flushed = good_size < file->flushed ? good_size : file->flushed;
+    }
+    return kv_error(rc, "%s", message);
 }
 
 /* Zeros written ahead of the WAL's data before a sync (kv_writable_prezero):
@@ -580,9 +824,15 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
             pthread_mutex_unlock(&db->mutex);
 
             bool durability_lost = false;
-            status = append_to_wal(db, group, sync, &durability_lost);
+            kv_write_batch *separated = NULL;
+            if (db->blobs_enabled)
+                status = separate_blobs(db, group, &separated);
+            if (separated != NULL)
+                group = separated;
+            if (status == 0)
+                status = append_to_wal(db, group, sync, &durability_lost);
             if (status == 0) {
-                insert_context ctx = {db};
+                insert_context ctx = {db, separated != NULL ? db->blob_active : NULL};
                 status = kv_write_batch_iterate(group, insert_into_memtable, &ctx);
             }
             size_t members = 0;
@@ -651,6 +901,8 @@ static int check_family(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
                         cf_id);
     if (type == KV_TYPE_RANGE_DELETION && kv_slice_compare(key, value) > 0)
         return kv_error(KV_INVALID_ARGUMENT, "delete_range: begin is after end");
+    if (type == KV_TYPE_BLOB_INDEX)
+        return kv_error(KV_INVALID_ARGUMENT, "write batch carries a blob index");
     return 0;
 }
 

@@ -18,7 +18,8 @@ void kv_ikey_append(kv_buf *dst, kv_slice user_key, kv_seq seq, int type)
 
 static bool is_known_type(int type)
 {
-    return type == KV_TYPE_DELETION || type == KV_TYPE_VALUE || type == KV_TYPE_RANGE_DELETION;
+    return type == KV_TYPE_DELETION || type == KV_TYPE_VALUE || type == KV_TYPE_BLOB_INDEX ||
+           type == KV_TYPE_RANGE_DELETION;
 }
 
 bool kv_ikey_parse(kv_slice ikey, kv_slice *user_key, kv_seq *seq, int *type)
@@ -45,6 +46,8 @@ const char *kv_value_type_name(int type)
         return "DELETION";
     case KV_TYPE_VALUE:
         return "VALUE";
+    case KV_TYPE_BLOB_INDEX:
+        return "BLOB_INDEX";
     case KV_TYPE_RANGE_DELETION:
         return "RANGE_DELETION";
     default:

@@ -23,6 +23,9 @@ typedef uint64_t kv_seq;
 enum kv_value_type {
     KV_TYPE_DELETION = 0x0,
     KV_TYPE_VALUE = 0x1,
+    /* The value is a blob index (blob.h): where the real value is. (RocksDB
+     * numbers it 0x11, above its seek type; here it stays below 0x0F.) */
+    KV_TYPE_BLOB_INDEX = 0x2,
     KV_TYPE_RANGE_DELETION = 0xF, /* key = begin, value = end (exclusive) */
 };
 /* The type used when seeking: the largest, so the seek key sorts before
@@ -78,7 +81,7 @@ typedef int (*kv_compare_fn)(kv_slice a, kv_slice b);
  * memtable or table) at a snapshot: the newest entry with seq <= snapshot. */
 enum kv_lookup_state {
     KV_LOOKUP_NONE = 0, /* the source has no entry for the key */
-    KV_LOOKUP_VALUE,    /* value copied into lookup->value */
+    KV_LOOKUP_VALUE,    /* value copied into lookup->value (is_blob: a blob index) */
     KV_LOOKUP_DELETED,  /* a point tombstone */
 };
 
@@ -88,7 +91,14 @@ typedef struct kv_lookup {
     int state;         /* out: enum kv_lookup_state */
     kv_seq seq;        /* out: sequence of the entry found */
     kv_buf *value;     /* out: filled when state == KV_LOOKUP_VALUE */
+    bool is_blob;      /* out: the value is a blob index */
 } kv_lookup;
+
+/* A value stored in the tree: the value itself, or a blob index. */
+static inline bool kv_type_is_value(int type)
+{
+    return type == KV_TYPE_VALUE || type == KV_TYPE_BLOB_INDEX;
+}
 
 /* Range tombstones are looked up separately from point entries: a point
  * entry with sequence s is deleted when some tombstone covering its key has

@@ -25,6 +25,11 @@ char *kv_table_file_name(const char *dbpath, uint64_t number)
     return numbered_name(dbpath, number, "sst");
 }
 
+char *kv_blob_file_name(const char *dbpath, uint64_t number)
+{
+    return numbered_name(dbpath, number, "blob");
+}
+
 char *kv_manifest_file_name(const char *dbpath, uint64_t number)
 {
     return kv_sprintf("%s/MANIFEST-%06llu", dbpath, (unsigned long long)number);
@@ -114,6 +119,8 @@ bool kv_parse_file_name(const char *name, uint64_t *number, enum kv_file_type *t
         parsed = KV_FILE_LOG;
     else if (strcmp(p, ".sst") == 0)
         parsed = KV_FILE_TABLE;
+    else if (strcmp(p, ".blob") == 0)
+        parsed = KV_FILE_BLOB;
     else if (strcmp(p, ".dbtmp") == 0)
         parsed = KV_FILE_TEMP;
     else

@@ -4,6 +4,7 @@
  *   MANIFEST-NNNNNN    log of VersionEdits
  *   NNNNNN.log         write-ahead log
  *   NNNNNN.sst         table
+ *   NNNNNN.blob        blob file (values kept out of the tree; blob.h)
  *   NNNNNN.dbtmp       temporary (CURRENT being replaced)
  *   LOCK               flock'd by the process that has the database open
  *   LOG, LOG.old       human-readable event log
@@ -23,10 +24,12 @@ enum kv_file_type {
     KV_FILE_TEMP,
     KV_FILE_LOCK,
     KV_FILE_INFO_LOG,
+    KV_FILE_BLOB,
 };
 
 char *kv_log_file_name(const char *dbpath, uint64_t number);
 char *kv_table_file_name(const char *dbpath, uint64_t number);
+char *kv_blob_file_name(const char *dbpath, uint64_t number);
 char *kv_manifest_file_name(const char *dbpath, uint64_t number);
 char *kv_current_file_name(const char *dbpath);
 char *kv_temp_file_name(const char *dbpath, uint64_t number);

@@ -92,6 +92,7 @@ int kv_build_table(kv_env *env, const char *dbpath, const kv_table_options *opti
         meta->num_entries = props->num_entries;
         meta->num_deletions = deletions;
         meta->num_range_deletions = range_deletions;
+        kv_table_builder_take_blob_links(builder, &meta->blob_links, &meta->num_blob_links);
     }
     kv_table_builder_destroy(builder);
     if (rc == 0 && !empty)

@@ -57,6 +57,11 @@ struct kv_memtable {
     pthread_mutex_t tombstones_mutex; /* guards the two fields below */
     kv_frag_tombstones *cached_tombstones;
     uint64_t cached_tombstones_count; /* num_range_deletes it was built at */
+
+    /* Blob files this memtable has indexes into, each with a reference
+     * (written by the one writer, read only after it is done). */
+    kv_blob_file **blobs;
+    size_t num_blobs;
 };
 
 /* ---- entries ---- */
@@ -150,6 +155,9 @@ void kv_memtable_unref(kv_memtable *mem)
     if (before != 1)
         return;
     kv_frag_tombstones_unref(mem->cached_tombstones);
+    for (size_t i = 0; i < mem->num_blobs; i++)
+        kv_blob_file_unref(mem->blobs[i]);
+    free(mem->blobs);
     pthread_mutex_destroy(&mem->tombstones_mutex);
     kv_arena_destroy(&mem->arena);
     free(mem);
@@ -162,9 +170,19 @@ uint64_t kv_memtable_id(const kv_memtable *mem)
 
 /* ---- writing ---- */
 
+void kv_memtable_pin_blob(kv_memtable *mem, kv_blob_file *file)
+{
+    for (size_t i = mem->num_blobs; i > 0; i--)
+        if (mem->blobs[i - 1] == file)
+            return;
+    mem->blobs = kv_realloc(mem->blobs, (mem->num_blobs + 1) * sizeof(*mem->blobs));
+    kv_blob_file_ref(file);
+    mem->blobs[mem->num_blobs++] = file;
+}
+
 void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_slice value)
 {
-    assert(type == KV_TYPE_VALUE || type == KV_TYPE_DELETION || type == KV_TYPE_RANGE_DELETION);
+    assert(kv_type_is_value(type) || type == KV_TYPE_DELETION || type == KV_TYPE_RANGE_DELETION);
     assert(key.size + 8 <= UINT32_MAX && value.size <= UINT32_MAX);
     uint32_t value_size = (uint32_t)value.size;
     bool inline_value = value_size <= INLINE_VALUE_MAX;
@@ -246,8 +264,9 @@ void kv_memtable_get(kv_memtable *mem, kv_lookup *lookup)
         return;
     assert(seq <= lookup->snapshot);
     lookup->seq = seq;
-    if (type == KV_TYPE_VALUE) {
+    if (kv_type_is_value(type)) {
         lookup->state = KV_LOOKUP_VALUE;
+        lookup->is_blob = type == KV_TYPE_BLOB_INDEX;
         if (lookup->value != NULL) {
             kv_slice value = entry_value(entry);
             kv_buf_set(lookup->value, value.data, value.size);

@@ -14,6 +14,7 @@
 #ifndef KV_MEMTABLE_H
 #define KV_MEMTABLE_H
 
+#include "blob.h"
 #include "dbformat.h"
 #include "iterator.h"
 #include "range_del.h"
@@ -31,6 +32,9 @@ uint64_t kv_memtable_id(const kv_memtable *mem);
 /* Adds an entry. For KV_TYPE_RANGE_DELETION, key is begin and value is end.
  * Requires: (key, seq) not already present; serialized with other adds. */
 void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_slice value);
+/* Holds a reference to blob file `file` until the memtable is freed (the
+ * writer calls it for each blob file it adds indexes into). */
+void kv_memtable_pin_blob(kv_memtable *mem, kv_blob_file *file);
 
 /* Point lookup of lookup->user_key at lookup->snapshot (see kv_lookup);
  * ignores range tombstones. */

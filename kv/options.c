@@ -16,6 +16,8 @@ void kv_options_init(kv_options *o)
     o->max_background_compactions = 1;
     o->max_manifest_file_size = 64u << 20;
     o->delayed_write_rate = 16u << 20;
+    o->blob_min_batch_bytes = 64u << 10;
+    o->blob_file_size = 64u << 20;
     o->env = NULL;
     o->cf.write_buffer_size = 64u << 20;
     o->cf.max_write_buffer_number = 4;
@@ -69,6 +71,8 @@ static int validate_cf_options(const kv_cf_options *c)
           c->level0_stop_writes_trigger);
     CHECK(c->target_file_size_base >= 64 * 1024, "target_file_size_base too small");
     CHECK(c->max_bytes_for_level_base >= 64 * 1024, "max_bytes_for_level_base too small");
+    CHECK(c->blob_min_size == 0 || c->blob_min_size >= 16,
+          "blob_min_size %u: 0 (off) or at least 16 bytes", c->blob_min_size);
     CHECK(c->partition_prefix_length >= 0 && c->partition_prefix_length <= 64,
           "partition_prefix_length %d out of range [0, 64]", c->partition_prefix_length);
     CHECK(c->max_bytes_for_level_multiplier >= 2 && c->max_bytes_for_level_multiplier <= 100,
@@ -105,5 +109,9 @@ int kv_options_validate(const kv_options *o)
           "max_background_compactions %d out of range [0, 16]", o->max_background_compactions);
     CHECK(o->max_manifest_file_size >= 4096, "max_manifest_file_size too small");
     CHECK(o->delayed_write_rate >= 1024, "delayed_write_rate too small");
+    CHECK(o->blob_file_size >= (1u << 20) && o->blob_file_size <= (4ull << 30),
+          "blob_file_size %llu out of range [1 MiB, 4 GiB]", (unsigned long long)o->blob_file_size);
+    CHECK(o->blob_min_batch_bytes <= (1u << 30), "blob_min_batch_bytes %llu above 1 GiB",
+          (unsigned long long)o->blob_min_batch_bytes);
     return 0;
 }

@@ -607,8 +607,9 @@ int kv_table_get(kv_table *table, kv_lookup *lookup, bool fill_cache)
         if (!kv_ikey_parse(table_iter_key(&it.base), &user_key, &seq, &type)) {
             rc = table_corruption(table, "malformed internal key in block", it.data_handle.offset);
         } else if (kv_slice_equal(user_key, lookup->user_key) && seq <= lookup->snapshot) {
-            if (type == KV_TYPE_VALUE) {
+            if (kv_type_is_value(type)) {
                 lookup->state = KV_LOOKUP_VALUE;
+                lookup->is_blob = type == KV_TYPE_BLOB_INDEX;
                 lookup->seq = seq;
                 if (lookup->value) {
                     kv_slice value = table_iter_value(&it.base);

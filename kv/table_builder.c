@@ -18,6 +18,7 @@
  */
 #include "table_builder.h"
 
+#include "blob.h"
 #include "block.h"
 #include "bloom.h"
 #include "coding.h"
@@ -59,6 +60,9 @@ struct kv_table_builder {
     /* Data blocks in a row that compression did not shrink; past
      * INCOMPRESSIBLE_STREAK only every PROBE_INTERVAL-th block is tried. */
     uint32_t incompressible_streak;
+    /* Blob files the table's blob indexes point into (blob.h). */
+    kv_blob_link *blob_links;
+    size_t num_blob_links;
 };
 
 kv_table_builder *kv_table_builder_create(const kv_table_options *options, kv_writable *file)
@@ -79,6 +83,7 @@ void kv_table_builder_destroy(kv_table_builder *b)
     kv_block_builder_free(&b->data_block);
     kv_block_builder_free(&b->index_block);
     kv_buf_free(&b->last_key);
+    free(b->blob_links);
     free(b->filter_hashes);
     for (size_t i = 0; i < b->num_tombstones; i++) {
         kv_buf_free(&b->tombstones[i].ikey);
@@ -222,6 +227,15 @@ int kv_table_builder_add(kv_table_builder *b, kv_slice ikey, kv_slice value)
     b->props.num_entries++;
     if (type == KV_TYPE_DELETION)
         b->props.num_deletions++;
+    if (type == KV_TYPE_BLOB_INDEX) {
+        kv_blob_ref ref;
+        if (!kv_blob_ref_decode(value, &ref)) {
+            b->status =
+                kv_error(KV_CORRUPTION, "%s: malformed blob index added to a table", b->file->path);
+            return b->status;
+        }
+        kv_blob_links_add(&b->blob_links, &b->num_blob_links, ref.file, ref.size);
+    }
     b->props.raw_key_size += ikey.size;
     b->props.raw_value_size += value.size;
     kv_buf_set(&b->last_key, ikey.data, ikey.size);
@@ -348,7 +362,7 @@ static int builder_write_tail(kv_table_builder *b)
     if (rc < 0)
         return rc;
 
-    kv_footer footer = {metaindex_handle, index_handle, KV_TABLE_FORMAT_VERSION};
+    kv_footer footer = {metaindex_handle, index_handle, b->num_blob_links > 0 ? 2 : 1};
     kv_buf encoded = {0};
     kv_footer_encode(&footer, &encoded);
     rc = kv_writable_append(b->file, encoded.data, encoded.size);
@@ -395,4 +409,12 @@ kv_slice kv_table_builder_largest(const kv_table_builder *b)
 const kv_table_properties *kv_table_builder_properties(const kv_table_builder *b)
 {
     return &b->props;
+}
+
+void kv_table_builder_take_blob_links(kv_table_builder *b, kv_blob_link **links, size_t *count)
+{
+    *links = b->blob_links;
+    *count = b->num_blob_links;
+    b->blob_links = NULL;
+    b->num_blob_links = 0;
 }

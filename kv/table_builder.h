@@ -39,5 +39,9 @@ uint64_t kv_table_builder_file_size(const kv_table_builder *b);
 kv_slice kv_table_builder_smallest(const kv_table_builder *b);
 kv_slice kv_table_builder_largest(const kv_table_builder *b);
 const kv_table_properties *kv_table_builder_properties(const kv_table_builder *b);
+/* Moves the table's blob links (sorted by number, unbound) to the caller. */
+struct kv_blob_link;
+void kv_table_builder_take_blob_links(kv_table_builder *b, struct kv_blob_link **links,
+                                      size_t *count);
 
 #endif

@@ -16,7 +16,9 @@
 #include "env.h"
 
 #define KV_TABLE_MAGIC 0x6b764c534d535354ull /* "kvLSMSST" */
-#define KV_TABLE_FORMAT_VERSION 1
+/* 2: the table may hold blob indexes (type 0x02); tables without any are
+ * still written as version 1. */
+#define KV_TABLE_FORMAT_VERSION 2
 #define KV_BLOCK_TRAILER_SIZE 5
 #define KV_BLOCK_HANDLE_MAX_LENGTH 20
 #define KV_FOOTER_SIZE 52

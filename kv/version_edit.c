@@ -27,6 +27,7 @@ enum version_edit_tag {
     TAG_LAST_SEQUENCE = 4,        /* varint64 */
     TAG_DELETED_FILE = 6,         /* varint32 level, varint64 number */
     TAG_NEW_FILE = 7,             /* see encode_new_file */
+    TAG_BLOB_LINKS = 8,           /* see encode_new_file */
     TAG_COLUMN_FAMILY = 200,      /* varint32 */
     TAG_COLUMN_FAMILY_ADD = 201,  /* length-prefixed name */
     TAG_COLUMN_FAMILY_DROP = 202, /* no fields */
@@ -54,7 +55,22 @@ kv_file_meta *kv_file_meta_copy(const kv_file_meta *src)
     f->num_entries = src->num_entries;
     f->num_deletions = src->num_deletions;
     f->num_range_deletions = src->num_range_deletions;
+    if (src->num_blob_links > 0) {
+        f->blob_links = kv_malloc(src->num_blob_links * sizeof(*f->blob_links));
+        memcpy(f->blob_links, src->blob_links, src->num_blob_links * sizeof(*f->blob_links));
+        f->num_blob_links = src->num_blob_links;
+        for (size_t i = 0; i < f->num_blob_links; i++)
+            if (f->blob_links[i].file != NULL)
+                kv_blob_file_ref(f->blob_links[i].file);
+    }
     return f;
+}
+
+void kv_file_meta_bind_blobs(kv_file_meta *f, kv_blob_set *set)
+{
+    for (size_t i = 0; i < f->num_blob_links; i++)
+        if (f->blob_links[i].file == NULL)
+            f->blob_links[i].file = kv_blob_set_get(set, f->blob_links[i].number);
 }
 
 void kv_file_meta_ref(kv_file_meta *f)
@@ -72,6 +88,9 @@ void kv_file_meta_unref(kv_file_meta *f)
         return;
     kv_buf_free(&f->smallest);
     kv_buf_free(&f->largest);
+    for (size_t i = 0; i < f->num_blob_links; i++)
+        kv_blob_file_unref(f->blob_links[i].file);
+    free(f->blob_links);
     free(f);
 }
 
@@ -148,6 +167,17 @@ static void encode_new_file(kv_buf *dst, const kv_new_file *added)
     kv_put_varint64(dst, f->num_entries);
     kv_put_varint64(dst, f->num_deletions);
     kv_put_varint64(dst, f->num_range_deletions);
+    /* TAG_BLOB_LINKS: varint64 table number, varint32 count, then count
+     * times varint64 blob file number, varint64 bytes. */
+    if (f->num_blob_links > 0) {
+        kv_put_varint32(dst, TAG_BLOB_LINKS);
+        kv_put_varint64(dst, f->number);
+        kv_put_varint32(dst, (uint32_t)f->num_blob_links);
+        for (size_t i = 0; i < f->num_blob_links; i++) {
+            kv_put_varint64(dst, f->blob_links[i].number);
+            kv_put_varint64(dst, f->blob_links[i].bytes);
+        }
+    }
 }
 
 void kv_version_edit_encode(const kv_version_edit *edit, kv_buf *dst)
@@ -241,6 +271,31 @@ static bool decode_new_file(kv_slice *input, kv_version_edit *edit)
     return false;
 }
 
+/* Blob links of a table added earlier in the same edit. */
+static bool decode_blob_links(kv_slice *input, kv_version_edit *edit)
+{
+    uint64_t number;
+    uint32_t count;
+    if (!kv_get_varint64(input, &number) || !kv_get_varint32(input, &count) || count == 0 ||
+        count > input->size / 2)
+        return false;
+    kv_file_meta *f = NULL;
+    for (size_t i = 0; i < edit->num_added; i++)
+        if (edit->added[i].meta->number == number)
+            f = edit->added[i].meta;
+    if (f == NULL || f->num_blob_links > 0)
+        return false;
+    uint64_t previous = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t blob, bytes;
+        if (!kv_get_varint64(input, &blob) || !kv_get_varint64(input, &bytes) || blob <= previous)
+            return false;
+        kv_blob_links_add(&f->blob_links, &f->num_blob_links, blob, bytes);
+        previous = blob;
+    }
+    return true;
+}
+
 static bool decode_column_family_name(kv_slice *input, kv_version_edit *edit)
 {
     kv_slice name;
@@ -315,6 +370,10 @@ int kv_version_edit_decode(kv_version_edit *edit, kv_slice input, const char *na
         case TAG_NEW_FILE:
             field = "new file";
             ok = decode_new_file(&input, edit);
+            break;
+        case TAG_BLOB_LINKS:
+            field = "blob links";
+            ok = decode_blob_links(&input, edit);
             break;
         case TAG_COLUMN_FAMILY:
             field = "column family";
@@ -434,5 +493,8 @@ void kv_version_edit_debug_string(const kv_version_edit *edit, kv_buf *dst)
                       " range_deletions %" PRIu64 "\n",
                       f->smallest_seq, f->largest_seq, f->num_entries, f->num_deletions,
                       f->num_range_deletions);
+        for (size_t j = 0; j < f->num_blob_links; j++)
+            append_format(dst, "  blob_link: #%06" PRIu64 " bytes %" PRIu64 "\n",
+                          f->blob_links[j].number, f->blob_links[j].bytes);
     }
 }

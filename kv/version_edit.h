@@ -11,12 +11,14 @@
 #ifndef KV_VERSION_EDIT_H
 #define KV_VERSION_EDIT_H
 
+#include "blob.h"
 #include "dbformat.h"
 
 #include <stdatomic.h>
 
 #define KV_NUM_LEVELS 7
-#define KV_MANIFEST_FORMAT_VERSION 1
+/* 2: new_file records may be followed by blob_links (blob files). */
+#define KV_MANIFEST_FORMAT_VERSION 2
 
 /* Metadata of one SST file. */
 typedef struct kv_file_meta {
@@ -25,6 +27,10 @@ typedef struct kv_file_meta {
     kv_buf smallest, largest; /* internal keys, range tombstones included */
     kv_seq smallest_seq, largest_seq;
     uint64_t num_entries, num_deletions, num_range_deletions;
+    /* Blob files the table has indexes into, sorted by number; each bound
+     * link's file holds a reference (kv_file_meta_bind_blobs). */
+    kv_blob_link *blob_links;
+    size_t num_blob_links;
     /* Runtime only (not encoded). */
     atomic_int refs; /* versions are released from any thread */
     bool being_compacted;
@@ -34,6 +40,9 @@ kv_file_meta *kv_file_meta_create(void);
 kv_file_meta *kv_file_meta_copy(const kv_file_meta *src); /* refs = 1 */
 void kv_file_meta_ref(kv_file_meta *f);
 void kv_file_meta_unref(kv_file_meta *f); /* frees at zero */
+/* Binds every unbound link to its object in `set` (taking a reference).
+ * Called when the table enters the version set. */
+void kv_file_meta_bind_blobs(kv_file_meta *f, kv_blob_set *set);
 
 typedef struct kv_deleted_file {
     int level;

@@ -62,6 +62,15 @@ static int compare_by_smallest(const void *a, const void *b)
     return fa->number < fb->number ? -1 : (fa->number > fb->number ? 1 : 0);
 }
 
+/* Binds the blob links of the tables an edit adds. */
+static void bind_blobs(kv_version_set *vs, const kv_version_edit *edit)
+{
+    if (vs->blobs == NULL)
+        return;
+    for (size_t i = 0; i < edit->num_added; i++)
+        kv_file_meta_bind_blobs(edit->added[i].meta, vs->blobs);
+}
+
 int kv_version_apply(const kv_version *base, const kv_version_edit *edit, kv_version **out)
 {
     for (size_t d = 0; d < edit->num_deleted; d++) {
@@ -293,6 +302,7 @@ static int recover_apply(kv_version_set *vs, const kv_version_edit *edit, const 
         cf->log_number = edit->log_number;
     if (edit->num_added || edit->num_deleted) {
         kv_version *v;
+        bind_blobs(vs, edit);
         int rc = kv_version_apply(cf->version, edit, &v);
         if (rc != 0)
             return kv_error_wrap(rc, name);
@@ -396,6 +406,7 @@ int kv_version_set_log_and_apply(kv_version_set *vs, kv_version_edit *edit,
             return kv_error(KV_INVALID_ARGUMENT, "column family %u does not exist",
                             edit->column_family);
         if (!edit->is_column_family_drop) {
+            bind_blobs(vs, edit);
             rc = kv_version_apply(cf->version, edit, &v);
             if (rc != 0)
                 return rc;

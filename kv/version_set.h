@@ -64,6 +64,9 @@ typedef struct kv_version_set {
      * then the db owns the column families and keeps them in sync. */
     kv_cf_record *cfs;
     size_t num_cfs, cfs_cap;
+    /* The blob files the tables link to are bound here as tables enter a
+     * version (NULL: links stay unbound; kv_dump reads without it). */
+    kv_blob_set *blobs;
 } kv_version_set;
 
 void kv_version_set_init(kv_version_set *vs, kv_env *env, const char *dbpath, kv_info_log *info_log,

@@ -104,6 +104,14 @@ void kv_write_batch_put_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice ke
     append_varstring(batch, value);
 }
 
+void kv_write_batch_put_blob_index_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice key,
+                                         kv_slice index)
+{
+    append_record_head(batch, cf_id, KV_TAG_BLOB_INDEX, KV_TAG_CF_BLOB_INDEX);
+    append_varstring(batch, key);
+    append_varstring(batch, index);
+}
+
 void kv_write_batch_delete_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice key)
 {
     append_record_head(batch, cf_id, KV_TAG_DELETION, KV_TAG_CF_DELETION);
@@ -176,6 +184,14 @@ static int decode_record(kv_slice *input, const char *rep_start, batch_record *r
         break;
     case KV_TAG_CF_RANGE_DELETION:
         record->type = KV_TYPE_RANGE_DELETION;
+        has_cf = has_value = true;
+        break;
+    case KV_TAG_BLOB_INDEX:
+        record->type = KV_TYPE_BLOB_INDEX;
+        has_value = true;
+        break;
+    case KV_TAG_CF_BLOB_INDEX:
+        record->type = KV_TYPE_BLOB_INDEX;
         has_cf = has_value = true;
         break;
     default:

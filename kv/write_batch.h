@@ -9,6 +9,8 @@
  *    0x05 (CF_VALUE)          varint32 cf  varstring key  varstring value
  *    0x04 (CF_DELETION)       varint32 cf  varstring key
  *    0x0E (CF_RANGE_DELETION) varint32 cf  varstring begin varstring end
+ *    0x11 (BLOB_INDEX)            varstring key  varstring blob index
+ *    0x10 (CF_BLOB_INDEX)     varint32 cf  varstring key  varstring blob index
  * varstring := varint32 length || bytes
  * The records without a cf use family 0 (default). Record i gets sequence
  * sequence + i. The WAL stores rep verbatim (see FORMAT.md).
@@ -28,6 +30,8 @@ enum kv_batch_tag {
     KV_TAG_CF_VALUE = 0x05,
     KV_TAG_CF_RANGE_DELETION = 0x0E,
     KV_TAG_RANGE_DELETION = 0x0F,
+    KV_TAG_CF_BLOB_INDEX = 0x10,
+    KV_TAG_BLOB_INDEX = 0x11,
 };
 
 struct kv_write_batch {
@@ -41,6 +45,10 @@ void kv_write_batch_free(kv_write_batch *batch);
 /* Adds a record by family id (the public functions take a kv_cf). */
 void kv_write_batch_put_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice key, kv_slice value);
 void kv_write_batch_delete_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice key);
+/* A value moved to a blob file: its blob index (written by the write path
+ * only; kv_write refuses batches that carry one). */
+void kv_write_batch_put_blob_index_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice key,
+                                         kv_slice index);
 void kv_write_batch_delete_range_cf_id(kv_write_batch *batch, uint32_t cf_id, kv_slice begin,
                                        kv_slice end);
 
@@ -58,7 +66,7 @@ static inline kv_slice kv_write_batch_contents(const kv_write_batch *batch)
 }
 
 /* Calls handler for each record in order with its sequence and type
- * (KV_TYPE_VALUE, KV_TYPE_DELETION, KV_TYPE_RANGE_DELETION; for a range
+ * (KV_TYPE_VALUE, KV_TYPE_BLOB_INDEX, KV_TYPE_DELETION, KV_TYPE_RANGE_DELETION; for a range
  * deletion key = begin, value = end). A non-zero return from the callback
  * stops the walk and is returned. KV_CORRUPTION (with a message) when the
  * rep is malformed or the count does not match. */

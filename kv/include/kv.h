@@ -76,6 +76,11 @@ typedef struct kv_cf_options {
      * SstPartitioner): the data of one prefix then fills whole files, which
      * kv_delete_files_in_range can drop. 0 (off). */
     int partition_prefix_length;
+    /* Key-value separation (kv/blob.h): when > 0, values of at least this
+     * many bytes go to a blob file as they are written, and the tree (WAL
+     * included) holds a small index in their place — provided the write
+     * group carries at least kv_options.blob_min_batch_bytes of them. 0 (off). */
+    uint32_t blob_min_size;
 } kv_cf_options;
 
 #define KV_MAX_CF_OVERRIDES 4
@@ -96,8 +101,14 @@ typedef struct kv_options {
      * rarely cannot keep every WAL alive; 0: 4 x write_buffer_size. */
     uint64_t max_total_wal_size;
     uint64_t delayed_write_rate; /* bytes/s allowed while writes are slowed; 16 MiB */
-    struct kv_env *env;          /* NULL: the real file system */
-    kv_cf_options cf;            /* options of every column family... */
+    /* Blob files (see kv_cf_options.blob_min_size): a write group moves its
+     * large values to a blob file only when they add up to this many bytes
+     * (smaller groups cost an extra write for little saved); 64 KiB. A new
+     * blob file is started past blob_file_size bytes; 64 MiB. */
+    uint64_t blob_min_batch_bytes;
+    uint64_t blob_file_size;
+    struct kv_env *env; /* NULL: the real file system */
+    kv_cf_options cf;   /* options of every column family... */
     /* ...except those named here, which use their own (a family's options
      * apply from each open on; nothing of them is stored). */
     struct {
@@ -202,7 +213,10 @@ void kv_iterator_next(kv_iterator *it);
 void kv_iterator_prev(kv_iterator *it);
 /* Valid until the iterator moves. */
 const char *kv_iterator_key(const kv_iterator *it, size_t *len);
-const char *kv_iterator_value(const kv_iterator *it, size_t *len);
+/* Valid until the iterator moves. A value kept in a blob file is read
+ * here: on a read error it returns NULL (*len = 0), the iterator becomes
+ * invalid and kv_iterator_status says why. */
+const char *kv_iterator_value(kv_iterator *it, size_t *len);
 /* 0, or the error that made the iterator invalid (e.g. KV_CORRUPTION). */
 int kv_iterator_status(const kv_iterator *it);
 

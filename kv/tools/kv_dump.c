@@ -11,6 +11,8 @@
  */
 #include "kv_dump.h"
 
+#include "blob.h"
+
 #include "dbformat.h"
 #include "env.h"
 #include "error.h"
@@ -125,6 +127,12 @@ static int print_batch_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv
             kv_buf_append(p->out, " => ", 4);
             kv_dump_append_value(p->out, value, p->options);
         }
+        break;
+    case KV_TYPE_BLOB_INDEX:
+        kv_buf_append(p->out, "PUT ", 4);
+        kv_dump_append_bytes(p->out, key, p->options);
+        kv_buf_append(p->out, " => ", 4);
+        kv_dump_append_blob_index(p->out, value);
         break;
     case KV_TYPE_DELETION:
         kv_buf_append(p->out, "DELETE ", 7);
@@ -258,6 +266,61 @@ static int dump_log_file(const char *path, const char *name, bool is_manifest,
 
 /* ---- CURRENT ---- */
 
+void kv_dump_append_blob_index(kv_buf *dst, kv_slice index)
+{
+    kv_blob_ref ref;
+    if (kv_blob_ref_decode(index, &ref))
+        kv_dump_appendf(dst, "blob %06" PRIu64 ".blob offset %" PRIu64 " (%" PRIu32 " bytes)",
+                        ref.file, ref.offset, ref.size);
+    else
+        kv_dump_appendf(dst, "malformed blob index (%zu bytes)", index.size);
+}
+
+/* A blob file: the header, then records one after the other, each with its
+ * key, value size and checksum checked. */
+static int dump_blob_file(const char *path, const char *name, const kv_dump_options *options)
+{
+    kv_buf contents = {0};
+    int rc = kv_env_read_file(kv_env_posix(), path, &contents);
+    if (rc != 0)
+        return kv_dump_report(rc);
+    rc = kv_blob_header_check(kv_buf_slice(&contents), path);
+    kv_buf out = {0};
+    uint64_t records = 0, offset = KV_BLOB_HEADER_SIZE;
+    while (rc == 0 && offset < contents.size) {
+        kv_slice rest = kv_slice_make(contents.data + offset, contents.size - offset);
+        kv_slice in = kv_slice_make(rest.data + 4, rest.size >= 4 ? rest.size - 4 : 0);
+        uint32_t key_len, value_len;
+        if (rest.size < 4 || !kv_get_varint32(&in, &key_len) || !kv_get_varint32(&in, &value_len) ||
+            (uint64_t)key_len + value_len > in.size) {
+            rc = kv_error(KV_CORRUPTION, "%s: truncated blob record at offset %" PRIu64, path,
+                          offset);
+            break;
+        }
+        size_t size = (size_t)(in.data - rest.data) + key_len + value_len;
+        kv_slice key = kv_slice_make(in.data, key_len), value;
+        rc = kv_blob_record_parse(kv_slice_make(rest.data, size), key, path, offset, &value);
+        if (rc != 0)
+            break;
+        kv_dump_appendf(&out, "  offset %" PRIu64 ": ", offset);
+        kv_dump_append_bytes(&out, key, options);
+        if (!options->no_values) {
+            kv_buf_append(&out, " => ", 4);
+            kv_dump_append_value(&out, value, options);
+        }
+        kv_buf_append_byte(&out, '\n');
+        kv_dump_flush(&out);
+        records++;
+        offset += size;
+    }
+    kv_buf_free(&out);
+    kv_buf_free(&contents);
+    if (rc != 0)
+        return kv_dump_report(rc);
+    printf("%s: %" PRIu64 " records\n", name, records);
+    return 0;
+}
+
 /* CURRENT must be "MANIFEST-NNNNNN\n" naming a file that exists beside it. */
 static int dump_current(const char *path)
 {
@@ -320,7 +383,7 @@ static int dump_file(const char *path, const kv_dump_options *options)
     if (!kv_parse_file_name(name, &number, &type)) {
         fprintf(stderr,
                 "kv_dump: %s: not a kv file name (NNNNNN.log, MANIFEST-NNNNNN, "
-                "NNNNNN.sst, CURRENT)\n",
+                "NNNNNN.sst, NNNNNN.blob, CURRENT)\n",
                 path);
         return EXIT_USAGE;
     }
@@ -334,6 +397,9 @@ static int dump_file(const char *path, const kv_dump_options *options)
         break;
     case KV_FILE_TABLE:
         rc = kv_dump_table(path, name, options);
+        break;
+    case KV_FILE_BLOB:
+        rc = dump_blob_file(path, name, options);
         break;
     case KV_FILE_CURRENT:
         rc = dump_current(path);

@@ -27,6 +27,8 @@ void kv_dump_append_value(kv_buf *dst, kv_slice value, const kv_dump_options *op
 /* 'user key' @ seq : TYPE (or the raw bytes when not an internal key). */
 void kv_dump_append_ikey(kv_buf *dst, kv_slice ikey, const kv_dump_options *options);
 void kv_dump_appendf(kv_buf *dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "blob NNNNNN.blob offset O (S bytes)" for a blob index. */
+void kv_dump_append_blob_index(kv_buf *dst, kv_slice index);
 /* Writes dst to stdout and clears it. */
 void kv_dump_flush(kv_buf *dst);
 /* Prints the thread's error message for `status` to stderr; returns it. */

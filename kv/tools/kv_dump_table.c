@@ -274,6 +274,10 @@ static void table_dump_entry(table_dump *d, kv_slice key, kv_slice value, kv_buf
         kv_buf_append(&d->out, " => ", 4);
         kv_dump_append_value(&d->out, value, d->options);
     }
+    if (type == KV_TYPE_BLOB_INDEX) {
+        kv_buf_append(&d->out, " => ", 4);
+        kv_dump_append_blob_index(&d->out, value);
+    }
     kv_buf_append_byte(&d->out, '\n');
     kv_dump_flush(&d->out);
     if (prev_key->size > 0 && safe_ikey_compare(kv_buf_slice(prev_key), key) >= 0)

@@ -407,10 +407,19 @@ static int random_write(cut_run *r, bool sync)
     return rc;
 }
 
+/* The power-cut cycles run twice: values in the tree, and values of 64
+ * bytes or more in blob files (kv/blob.h) in small blob files. */
+static bool cycles_with_blobs;
+
 static kv_db *open_with_env(kv_env *env, const char *dir, const char *context)
 {
     kv_options o;
     kv_options_init(&o);
+    if (cycles_with_blobs) {
+        o.cf.blob_min_size = 64;
+        o.blob_min_batch_bytes = 0;
+        o.blob_file_size = 1u << 20;
+    }
     o.create_if_missing = true;
     o.env = env;
     o.cf.write_buffer_size = 32 << 10; /* flushes every few dozen writes */
@@ -431,9 +440,9 @@ static kv_db *open_with_env(kv_env *env, const char *dir, const char *context)
     return db;
 }
 
-static void test_power_cut_cycles(void **state)
+static void run_power_cut_cycles(bool blobs)
 {
-    (void)state;
+    cycles_with_blobs = blobs;
     cut_run r;
     memset(&r, 0, sizeof(r));
     r.seed = kv_test_seed(20240601);
@@ -441,7 +450,7 @@ static void test_power_cut_cycles(void **state)
     r.next_id = 1;
     r.value = malloc(MAX_VALUE);
     int cycles = kv_test_long_mode() ? 2000 : 250;
-    char *dir = kv_test_tmpdir("db-power-cut");
+    char *dir = kv_test_tmpdir(blobs ? "db-power-cut-blobs" : "db-power-cut");
     kv_env *env = kv_env_fault_create();
     db_state *base = calloc(1, sizeof(db_state));
     db_state *actual = calloc(1, sizeof(db_state));
@@ -547,12 +556,14 @@ static void test_power_cut_cycles(void **state)
         tdb_close(db);
     }
     tdb_watchdog(0, NULL);
-    printf("power cut: seed %" PRIu64 ", %d cycles, %ld acknowledged writes, %ld of them synced "
+    printf("power cut%s: seed %" PRIu64 ", %d cycles, %ld acknowledged writes, %ld of them synced "
            "before the cut, %ld lost (unsynced), %d closes failed; %" PRIu64
            " compactions (%" PRIu64 " trivial moves)\n",
-           r.seed, cycles, total_ops, total_synced, total_lost, (int)close_errors, compactions,
-           trivial_moves);
+           blobs ? " (blob files)" : "", r.seed, cycles, total_ops, total_synced, total_lost,
+           (int)close_errors, compactions, trivial_moves);
     assert_true(compactions > 0); /* the cuts met compactions */
+    if (blobs)                    /* the values did go to blob files */
+        assert_true(tdb_count_files(dir, ".blob") > 0);
     kv_env_fault_destroy(env);
     free(base);
     free(actual);
@@ -560,6 +571,18 @@ static void test_power_cut_cycles(void **state)
     free(r.log.ops);
     free(r.value);
     kv_test_cleanup_dir(dir);
+}
+
+static void test_power_cut_cycles(void **state)
+{
+    (void)state;
+    run_power_cut_cycles(false);
+}
+
+static void test_power_cut_cycles_blobs(void **state)
+{
+    (void)state;
+    run_power_cut_cycles(true);
 }
 
 /* ---- targeted durability cases (found by the cycles above) ---- */
@@ -867,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_sync_write_after_failed_write),
         cmocka_unit_test(test_closed_wal_sync_failure_sticks),
         cmocka_unit_test(test_power_cut_cycles),
+        cmocka_unit_test(test_power_cut_cycles_blobs),
         cmocka_unit_test(test_disk_full_during_flush),
         cmocka_unit_test(test_disk_full_in_wal),
     };

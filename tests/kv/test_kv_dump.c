@@ -3,6 +3,7 @@
  * on damaged copies, and checks its output and exit status (0 sound, 1
  * damaged, 2 usage). Skipped when the kv_dump binary is not built. */
 #include "testutil.h"
+#include "testutil_db.h"
 
 #include "dbformat.h"
 #include "env.h"
@@ -231,7 +232,7 @@ static void test_sound_files(void **state)
     expect_output(&out, "@4 cf 0 DELETE_RANGE ['a', 'm')\n");
     expect_output(&out, "000007.log: 3 records\n");
     /* MANIFEST */
-    expect_output(&out, "  format_version: 1\n");
+    expect_output(&out, "  format_version: 2\n");
     expect_output(&out, "  next_file_number: 10\n");
     expect_output(&out, "  deleted_file: level 1 #000004\n");
     expect_output(&out,
@@ -312,6 +313,50 @@ static void test_damaged_wal(void **state)
     kv_buf_free(&out);
 }
 
+/* A database with blob files: the WAL's and the table's blob indexes, and
+ * the blob file's records, checked; a damaged record makes it exit 1. */
+static void test_blob_files(void **state)
+{
+    dump_fixture *fx = *state;
+    char *dir = kv_test_tmpdir("kvdump-blob");
+    kv_options o;
+    kv_options_init(&o);
+    o.create_if_missing = true;
+    o.cf.blob_min_size = 100;
+    o.blob_min_batch_bytes = 0;
+    kv_db *db = NULL;
+    assert_int_equal(kv_open(&o, dir, &db), 0);
+    char value[300];
+    memset(value, 'v', sizeof(value));
+    kv_write_batch *batch = kv_write_batch_create();
+    kv_write_batch_put(batch, kv_default_cf(db), "big1", 4, value, sizeof(value));
+    kv_write_batch_put(batch, kv_default_cf(db), "small", 5, "s", 1);
+    kv_write_batch_put(batch, kv_default_cf(db), "big2", 4, value, sizeof(value));
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    kv_write_batch_destroy(batch);
+    assert_int_equal(kv_close(db), 0);
+    char *blob = tdb_newest_file(dir, ".blob");
+    char *wal = tdb_newest_file(dir, ".log");
+    assert_non_null(blob);
+    assert_non_null(wal);
+    kv_buf out = {0};
+    char *args = kv_sprintf("'%s' '%s'", wal, blob);
+    assert_int_equal(run_dump(fx, args, &out), 0);
+    expect_output(&out, "PUT 'big1' => blob ");
+    expect_output(&out, ".blob offset 16 (");
+    expect_output(&out, "PUT 'small' => 's'\n");
+    expect_output(&out, "  offset 16: 'big1' => 'vvvv");
+    expect_output(&out, ": 2 records\n");
+    tdb_flip_byte(blob, 16 + 40);
+    assert_int_equal(run_dump(fx, args, &out), 1);
+    expect_output(&out, "checksum mismatch at offset 16");
+    free(args);
+    free(blob);
+    free(wal);
+    kv_buf_free(&out);
+    kv_test_cleanup_dir(dir);
+}
+
 static void test_damaged_table(void **state)
 {
     dump_fixture *fx = *state;
@@ -373,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_manifest_and_current, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,6 +55,11 @@ static void make_full_edit(kv_version_edit *edit)
     for (int i = 0; i < 3; i++) {
         kv_file_meta *f = make_meta(20 + (uint64_t)i, i == 1 ? "" : "apple",
                                     i == 2 ? "zebra\xff\x01x" : "mango", (uint64_t)i * 100);
+        if (i == 1) { /* a table with blob indexes, links added out of order */
+            kv_blob_links_add(&f->blob_links, &f->num_blob_links, 1ull << 40, 7);
+            kv_blob_links_add(&f->blob_links, &f->num_blob_links, 9, 4096);
+            kv_blob_links_add(&f->blob_links, &f->num_blob_links, 9, 100);
+        }
         kv_version_edit_add_file(edit, i * 3, f);
         kv_file_meta_unref(f);
     }
@@ -71,6 +76,11 @@ static void assert_meta_equal(const kv_file_meta *a, const kv_file_meta *b)
     assert_int_equal(a->num_entries, b->num_entries);
     assert_int_equal(a->num_deletions, b->num_deletions);
     assert_int_equal(a->num_range_deletions, b->num_range_deletions);
+    assert_int_equal(a->num_blob_links, b->num_blob_links);
+    for (size_t i = 0; i < a->num_blob_links; i++) {
+        assert_int_equal(a->blob_links[i].number, b->blob_links[i].number);
+        assert_int_equal(a->blob_links[i].bytes, b->blob_links[i].bytes);
+    }
 }
 
 static void assert_edit_equal(const kv_version_edit *a, const kv_version_edit *b)
@@ -198,8 +208,9 @@ static void test_truncated(void **state)
         }
         kv_version_edit_free(&decoded);
     }
-    /* 13 fields, so 13 cuts (0 included) fall between fields. */
-    assert_int_equal(failures, encoded.size - 13);
+    /* 14 fields (one of them blob links), so 14 cuts (0 included) fall
+     * between fields. */
+    assert_int_equal(failures, encoded.size - 14);
     kv_buf_free(&encoded);
     kv_version_edit_free(&edit);
 }
@@ -216,7 +227,7 @@ static int decode_bytes(const char *bytes, size_t n)
 static void test_unknown_tags(void **state)
 {
     (void)state;
-    const uint32_t unknown[] = {0, 5, 8, 9, 99, 100, 199, 204, 1000, 0xffffffffu};
+    const uint32_t unknown[] = {0, 5, 9, 99, 100, 199, 204, 1000, 0xffffffffu};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         kv_buf encoded = {0};
         kv_put_varint32(&encoded, 2); /* log number 12 */
@@ -273,6 +284,46 @@ static void test_bad_fields(void **state)
     for (int i = 0; i < 5; i++)
         kv_put_varint64(&b, 1);
     assert_int_equal(decode_bytes(b.data, b.size), KV_CORRUPTION);
+
+    /* Blob links: of a table the edit does not add, twice for one table,
+     * empty, or not in ascending order. */
+    kv_buf_clear(&b);
+    kv_put_varint32(&b, 8);
+    kv_put_varint64(&b, 9);
+    kv_put_varint32(&b, 1);
+    kv_put_varint64(&b, 3);
+    kv_put_varint64(&b, 100);
+    assert_int_equal(decode_bytes(b.data, b.size), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), "bad blob links field at byte 1"));
+    kv_version_edit_init(&edit);
+    f = make_meta(9, "a", "b", 1);
+    kv_version_edit_add_file(&edit, 1, f);
+    kv_file_meta_unref(f);
+    kv_buf table = {0};
+    kv_version_edit_encode(&edit, &table);
+    kv_version_edit_free(&edit);
+    const uint64_t bad_links[][4] = {
+        {1, 3, 0, 0}, /* count 1 */
+        {0, 0, 0, 0}, /* count 0 */
+        {2, 5, 4, 0}, /* 5 then 4 */
+        {2, 5, 5, 0}, /* 5 twice */
+    };
+    for (size_t i = 0; i < sizeof(bad_links) / sizeof(bad_links[0]); i++) {
+        kv_buf_clear(&b);
+        kv_buf_append(&b, table.data, table.size);
+        for (int twice = 0; twice < (i == 0 ? 2 : 1); twice++) {
+            kv_put_varint32(&b, 8);
+            kv_put_varint64(&b, 9);
+            kv_put_varint32(&b, (uint32_t)bad_links[i][0]);
+            for (uint64_t j = 0; j < bad_links[i][0]; j++) {
+                kv_put_varint64(&b, bad_links[i][1 + j]);
+                kv_put_varint64(&b, 4096);
+            }
+        }
+        assert_int_equal(decode_bytes(b.data, b.size), KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), "bad blob links field"));
+    }
+    kv_buf_free(&table);
 
     /* A column family name with a NUL in it. */
     kv_buf_clear(&b);
@@ -393,7 +444,7 @@ static void test_debug_string(void **state)
     kv_buf_append_byte(&s, '\0');
     const char *text = s.data;
     const char *expected[] = {
-        "format_version: 1\n",
+        "format_version: 2\n",
         "column_family: 3\n",
         "column_family_add: 'meta'\n",
         "column_family_drop\n",

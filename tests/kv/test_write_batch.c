@@ -289,7 +289,7 @@ static void test_corrupt(void **state)
     assert_corrupt(kv_slice_make(rep, 23), 23); /* whole records, count too high */
 
     /* Unknown tags. */
-    const unsigned char bad_tags[] = {0x02, 0x03, 0x06, 0x0d, 0x10, 0x80, 0xff};
+    const unsigned char bad_tags[] = {0x02, 0x03, 0x06, 0x0d, 0x12, 0x80, 0xff};
     for (size_t i = 0; i < sizeof(bad_tags); i++) {
         char copy[64];
         memcpy(copy, rep, good.size);

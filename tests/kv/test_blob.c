@@ -1,0 +1,408 @@
+/*
+ * test_blob.c — key-value separation (kv/blob.h): values written to blob
+ * files and found through blob indexes, by gets and iterators in both
+ * directions, across flushes, compactions and reopening; the threshold
+ * options; blob files deleted once nothing refers to them; damaged and
+ * missing blob files reported; values lost in a power cut ending the WAL.
+ */
+#include "testutil_db.h"
+
+#include "blob.h"
+#include "db_impl.h"
+#include "env_fault.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { VALUE_SIZE = 3000, NUM_KEYS = 400 };
+
+static kv_options blob_options(void)
+{
+    kv_options o;
+    kv_options_init(&o);
+    o.create_if_missing = true;
+    o.cf.blob_min_size = 1024;
+    o.blob_min_batch_bytes = 0;
+    o.blob_file_size = 1u << 20;
+    o.cf.write_buffer_size = 256u << 10;
+    return o;
+}
+
+static void key_of(int i, char *key, size_t n)
+{
+    snprintf(key, n, "key%06d", i);
+}
+
+/* Value of key i in generation g: VALUE_SIZE bytes, or 100 when small. */
+static size_t fill(int i, int g, bool small, char *out)
+{
+    size_t len = small ? 100 : VALUE_SIZE;
+    tdb_fill_value((uint64_t)i * 1000 + (uint64_t)g, out, len);
+    return len;
+}
+
+static void put_all(kv_db *db, int g, bool small)
+{
+    char key[32], value[VALUE_SIZE];
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        size_t len = fill(i, g, small && i % 2 == 0, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, len), 0);
+    }
+}
+
+static void expect_all(kv_db *db, int g, bool small)
+{
+    char key[32], value[VALUE_SIZE];
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        size_t len = fill(i, g, small && i % 2 == 0, value);
+        tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, len);
+    }
+    /* Forward and backward through an iterator. */
+    kv_iterator *it = kv_iterator_create(db, NULL, kv_default_cf(db));
+    int i = 0;
+    for (kv_iterator_seek_to_first(it); kv_iterator_valid(it); kv_iterator_next(it), i++) {
+        size_t got_len;
+        const char *got = kv_iterator_value(it, &got_len);
+        assert_non_null(got);
+        size_t len = fill(i, g, small && i % 2 == 0, value);
+        assert_int_equal(got_len, len);
+        assert_memory_equal(got, value, len);
+    }
+    assert_int_equal(kv_iterator_status(it), 0);
+    assert_int_equal(i, NUM_KEYS);
+    for (kv_iterator_seek_to_last(it); kv_iterator_valid(it); kv_iterator_prev(it)) {
+        i--;
+        size_t got_len;
+        const char *got = kv_iterator_value(it, &got_len);
+        assert_non_null(got);
+        size_t len = fill(i, g, small && i % 2 == 0, value);
+        assert_int_equal(got_len, len);
+        assert_memory_equal(got, value, len);
+    }
+    assert_int_equal(i, 0);
+    assert_int_equal(kv_iterator_status(it), 0);
+    kv_iterator_destroy(it);
+}
+
+/* Large values go to blob files, small ones stay in the tree; both read
+ * back from memtables, after a flush, after a compaction, after reopening
+ * (WAL replay and tables). */
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-round-trip");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    put_all(db, 1, true);
+    assert_true(tdb_count_files(dir, ".blob") >= 1);
+    /* The WAL holds indexes, not the large values. */
+    char *wal = tdb_newest_file(dir, ".log");
+    uint64_t wal_bytes = tdb_file_size(wal);
+    free(wal);
+    assert_true(wal_bytes < (uint64_t)NUM_KEYS / 2 * VALUE_SIZE / 4);
+    expect_all(db, 1, true);
+    tdb_close(db);
+
+    db = tdb_open(&o, dir); /* replays the WAL */
+    expect_all(db, 1, true);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    expect_all(db, 1, true);
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    expect_all(db, 1, true);
+    tdb_close(db);
+    db = tdb_open(&o, dir); /* tables with blob links */
+    expect_all(db, 1, true);
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A write group whose large values add up to less than
+ * blob_min_batch_bytes keeps them in the tree; families without
+ * blob_min_size never separate. */
+static void test_thresholds(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-thresholds");
+    kv_options o = blob_options();
+    o.blob_min_batch_bytes = 2 * VALUE_SIZE;
+    kv_db *db = tdb_open(&o, dir);
+    char value[VALUE_SIZE];
+    fill(1, 1, false, value);
+    assert_int_equal(kv_put(db, NULL, kv_default_cf(db), "one", 3, value, VALUE_SIZE), 0);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+    kv_write_batch *batch = kv_write_batch_create();
+    kv_write_batch_put(batch, kv_default_cf(db), "two", 3, value, VALUE_SIZE);
+    kv_write_batch_put(batch, kv_default_cf(db), "three", 5, value, VALUE_SIZE);
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    kv_write_batch_destroy(batch);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 1);
+    tdb_expect_bytes(db, NULL, kv_default_cf(db), "one", 3, value, VALUE_SIZE);
+    tdb_expect_bytes(db, NULL, kv_default_cf(db), "three", 5, value, VALUE_SIZE);
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+
+    dir = kv_test_tmpdir("blob-thresholds-off");
+    o = blob_options();
+    o.cf.blob_min_size = 0;
+    db = tdb_open(&o, dir);
+    put_all(db, 1, false);
+    expect_all(db, 1, false);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Blob files whose values were all overwritten or deleted are deleted once
+ * the tables and memtables that pointed into them are gone; an iterator
+ * opened before keeps them readable until it is destroyed. */
+static void test_garbage_files_deleted(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-garbage");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    put_all(db, 1, false);
+    int first_files = tdb_count_files(dir, ".blob");
+    assert_true(first_files >= 2); /* 1.2 MB of values, 1 MiB files */
+    kv_iterator *old = kv_iterator_create(db, NULL, kv_default_cf(db));
+    put_all(db, 2, false); /* every value overwritten */
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    /* The old iterator still reads generation 1. */
+    char value[VALUE_SIZE];
+    int i = 0;
+    for (kv_iterator_seek_to_first(old); kv_iterator_valid(old); kv_iterator_next(old), i++) {
+        size_t len;
+        const char *got = kv_iterator_value(old, &len);
+        assert_non_null(got);
+        fill(i, 1, false, value);
+        assert_int_equal(len, VALUE_SIZE);
+        assert_memory_equal(got, value, VALUE_SIZE);
+    }
+    assert_int_equal(i, NUM_KEYS);
+    kv_iterator_destroy(old);
+    /* The next deletion pass (after a flush) removes the files of
+     * generation 1, all but the one the writer may still append to. */
+    put_all(db, 3, false);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    expect_all(db, 3, false);
+    uint64_t deleted = atomic_load(&db->stats.blob_files_deleted);
+    assert_true(deleted >= (uint64_t)first_files - 1);
+    int files_now = tdb_count_files(dir, ".blob");
+    assert_true(files_now <= 2 * first_files + 1);
+    tdb_close(db);
+
+    /* Deleting every key: after compaction only the writer's file may be
+     * left, and reopening (which starts no writer) leaves none. */
+    db = tdb_open(&o, dir);
+    assert_int_equal(kv_delete_range(db, NULL, kv_default_cf(db), "key", 3, "kez", 3), 0);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    tdb_close(db);
+    db = tdb_open(&o, dir);
+    tdb_close(db);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A damaged value is KV_CORRUPTION naming the blob file, for a get and
+ * for an iterator; a missing blob file that a table points to refuses the
+ * open with a message naming it. */
+static void test_damage(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-damage");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    put_all(db, 1, false);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    tdb_close(db);
+    char *blob = tdb_newest_file(dir, ".blob");
+    assert_non_null(blob);
+    tdb_flip_byte(blob, KV_BLOB_HEADER_SIZE + 100); /* inside the first record */
+    db = tdb_open(&o, dir);
+    int bad = 0;
+    char key[32];
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        char *value;
+        size_t len;
+        int rc = kv_get(db, NULL, kv_default_cf(db), key, strlen(key), &value, &len);
+        if (rc == KV_OK) {
+            kv_free(value);
+            continue;
+        }
+        assert_int_equal(rc, KV_CORRUPTION);
+        assert_non_null(strstr(kv_errmsg(), tdb_basename(blob)));
+        assert_non_null(strstr(kv_errmsg(), "checksum mismatch"));
+        bad++;
+    }
+    assert_int_equal(bad, 1);
+    kv_iterator *it = kv_iterator_create(db, NULL, kv_default_cf(db));
+    bool failed = false;
+    for (kv_iterator_seek_to_first(it); kv_iterator_valid(it); kv_iterator_next(it)) {
+        size_t len;
+        if (kv_iterator_value(it, &len) == NULL) {
+            failed = true;
+            break;
+        }
+    }
+    assert_true(failed);
+    assert_false(kv_iterator_valid(it));
+    assert_int_equal(kv_iterator_status(it), KV_CORRUPTION);
+    kv_iterator_destroy(it);
+    tdb_close(db);
+
+    remove(blob);
+    kv_db *none = NULL;
+    assert_int_equal(kv_open(&o, dir, &none), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), tdb_basename(blob)));
+    assert_non_null(strstr(kv_errmsg(), "missing"));
+    free(blob);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Under a simulated power cut: synced values survive; a WAL record whose
+ * blob value did not reach the disk ends the replay there (a prefix of the
+ * writes), and the open succeeds. */
+static void test_power_cut(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-power-cut");
+    kv_env *env = kv_env_fault_create();
+    kv_options o = blob_options();
+    o.env = env;
+    kv_db *db = tdb_open(&o, dir);
+    char key[32], value[VALUE_SIZE];
+    kv_write_options sync = {.sync = true};
+    for (int i = 0; i < 50; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        assert_int_equal(kv_put(db, &sync, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
+    for (int i = 50; i < 100; i++) { /* not synced */
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
+    /* The WAL reaches the disk, the blob file's tail does not: the worst
+     * order a power cut can leave. */
+    char *wal = tdb_newest_file(dir, ".log");
+    assert_int_equal(kv_env_sync_file(env, wal), 0);
+    free(wal);
+    kv_env_fault_set_filesystem_active(env, false);
+    kv_close(db);
+    assert_int_equal(kv_env_fault_power_cut(env), 0);
+    kv_env_fault_set_filesystem_active(env, true);
+
+    db = tdb_open(&o, dir);
+    int present = 0;
+    for (int i = 0; i < 100; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        char *got;
+        size_t len;
+        int rc = kv_get(db, NULL, kv_default_cf(db), key, strlen(key), &got, &len);
+        if (i < 50 || rc == KV_OK) {
+            assert_int_equal(rc, KV_OK);
+            assert_int_equal(len, VALUE_SIZE);
+            assert_memory_equal(got, value, VALUE_SIZE);
+            kv_free(got);
+            assert_int_equal(present, i); /* a prefix */
+            present++;
+        } else {
+            assert_int_equal(rc, KV_NOT_FOUND);
+        }
+    }
+    assert_true(present >= 50 && present < 100);
+    tdb_close(db);
+    kv_env_fault_destroy(env);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Users cannot write blob indexes themselves. */
+static void test_batch_with_index_refused(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-refused");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    kv_write_batch *batch = kv_write_batch_create();
+    kv_buf index = {0};
+    kv_blob_ref ref = {7, KV_BLOB_HEADER_SIZE, 100};
+    kv_blob_ref_encode(&ref, &index);
+    kv_write_batch_put_blob_index_cf_id(batch, 0, kv_slice_from_str("k"), kv_buf_slice(&index));
+    assert_int_equal(kv_write(db, NULL, batch), KV_INVALID_ARGUMENT);
+    kv_buf_free(&index);
+    kv_write_batch_destroy(batch);
+    tdb_expect_missing(db, NULL, kv_default_cf(db), "k");
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
+/* Records and indexes: round trips, and every damage detected. */
+static void test_record_format(void **state)
+{
+    (void)state;
+    kv_buf record = {0};
+    size_t size =
+        kv_blob_record_append(&record, kv_slice_from_str("key"), kv_slice_from_str("the value"));
+    assert_int_equal(size, record.size);
+    kv_slice value;
+    assert_int_equal(
+        kv_blob_record_parse(kv_buf_slice(&record), kv_slice_from_str("key"), "f", 16, &value), 0);
+    assert_true(kv_slice_equal(value, kv_slice_from_str("the value")));
+    assert_int_equal(
+        kv_blob_record_parse(kv_buf_slice(&record), kv_slice_from_str("kez"), "f", 16, &value),
+        KV_CORRUPTION);
+    for (size_t i = 0; i < record.size; i++) {
+        record.data[i] ^= 0x20;
+        assert_int_equal(
+            kv_blob_record_parse(kv_buf_slice(&record), kv_slice_from_str("key"), "f", 16, &value),
+            KV_CORRUPTION);
+        record.data[i] ^= 0x20;
+    }
+    kv_buf_free(&record);
+
+    kv_blob_ref ref = {123456789, 1ull << 40, 70000}, back;
+    kv_buf index = {0};
+    kv_blob_ref_encode(&ref, &index);
+    assert_true(kv_blob_ref_decode(kv_buf_slice(&index), &back));
+    assert_int_equal(back.file, ref.file);
+    assert_int_equal(back.offset, ref.offset);
+    assert_int_equal(back.size, ref.size);
+    assert_false(kv_blob_ref_decode(kv_slice_make(index.data, index.size - 1), &back));
+    kv_buf_append_byte(&index, 0);
+    assert_false(kv_blob_ref_decode(kv_buf_slice(&index), &back));
+    kv_buf_free(&index);
+
+    char header[KV_BLOB_HEADER_SIZE];
+    kv_blob_header_encode(header);
+    assert_int_equal(kv_blob_header_check(kv_slice_make(header, sizeof(header)), "f"), 0);
+    header[8] = 9; /* a newer version */
+    assert_int_equal(kv_blob_header_check(kv_slice_make(header, sizeof(header)), "f"),
+                     KV_NOT_SUPPORTED);
+    header[0] = 'X';
+    assert_int_equal(kv_blob_header_check(kv_slice_make(header, sizeof(header)), "f"),
+                     KV_CORRUPTION);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_format),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_thresholds),
+        cmocka_unit_test(test_garbage_files_deleted),
+        cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_power_cut),
+        cmocka_unit_test(test_batch_with_index_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
