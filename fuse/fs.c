@@ -741,6 +741,13 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
     snprintf(kvo.cf_overrides[0].name, sizeof(kvo.cf_overrides[0].name), "%s", FS_DATA_CF);
     kvo.cf_overrides[0].options = kvo.cf;
     kvo.cf_overrides[0].options.block_size = 16u << 10;
+    /* With blob files, the blocks of a large write (at least
+     * blob_min_batch_bytes, 64 KiB, of whole blocks in one write group) are
+     * written once, to a blob file, instead of to the WAL and then a
+     * level-0 table; small writes stay in the tree. */
+    if (options->blob_files)
+        kvo.cf_overrides[0].options.blob_min_size =
+            options->block_size < 16 ? 16 : options->block_size;
     kvo.env = options->env;
     /* The daemon's descriptors are bounded by the table cache. */
     kvo.max_open_files = 1000;
