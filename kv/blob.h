@@ -65,6 +65,10 @@ int kv_blob_record_parse(kv_slice record, kv_slice key, const char *path, uint64
 typedef struct kv_blob_file {
     uint64_t number;
     atomic_int refs;
+    /* Bytes in the file once it is complete (0 while it is being written,
+     * or not known yet); garbage collection compares the bytes tables
+     * still point to with it. */
+    _Atomic uint64_t size;
 } kv_blob_file;
 
 void kv_blob_file_ref(kv_blob_file *f);

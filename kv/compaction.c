@@ -4,6 +4,7 @@
 #include "level_iterator.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +302,138 @@ kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_
 {
     assert(level > 0);
     return pick_manual(cf, level, begin, end, true);
+}
+
+/* ---- blob garbage collection ---- */
+
+/* What the current versions point to in one blob file. */
+typedef struct blob_usage {
+    uint64_t number;
+    uint64_t live;  /* bytes of records tables point to */
+    bool at_level0; /* a level-0 table points into it */
+    kv_cf *cf;      /* the family and level with the most of it */
+    int level;
+    uint64_t level_bytes;
+} blob_usage;
+
+static blob_usage *usage_of(blob_usage **usage, size_t *count, uint64_t number)
+{
+    for (size_t i = 0; i < *count; i++)
+        if ((*usage)[i].number == number)
+            return &(*usage)[i];
+    *usage = kv_realloc(*usage, (*count + 1) * sizeof(**usage));
+    blob_usage *u = &(*usage)[(*count)++];
+    memset(u, 0, sizeof(*u));
+    u->number = number;
+    return u;
+}
+
+kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
+{
+    if (!db->blobs_enabled)
+        return NULL;
+    blob_usage *usage = NULL;
+    size_t count = 0;
+    /* Memtables may still point into files from their smallest pin on. */
+    uint64_t pinned_from = UINT64_MAX;
+    for (size_t c = 0; c < db->num_cfs; c++) {
+        kv_cf *cf = db->cfs[c];
+        if (cf->dropped)
+            continue;
+        uint64_t m = kv_memtable_min_blob(cf->mem);
+        if (m < pinned_from)
+            pinned_from = m;
+        for (size_t i = 0; i < cf->imm.count; i++) {
+            m = kv_memtable_min_blob(cf->imm.mems[i]);
+            if (m < pinned_from)
+                pinned_from = m;
+        }
+        const kv_version *v = cf->current;
+        for (int level = 0; level < KV_NUM_LEVELS; level++) {
+            for (size_t f = 0; f < v->num_files[level]; f++) {
+                const kv_file_meta *meta = v->files[level][f];
+                for (size_t l = 0; l < meta->num_blob_links; l++) {
+                    blob_usage *u = usage_of(&usage, &count, meta->blob_links[l].number);
+                    u->live += meta->blob_links[l].bytes;
+                    u->at_level0 |= level == 0;
+                }
+            }
+        }
+    }
+    /* The victim: the most garbage, at least half of the file. */
+    blob_usage *victim = NULL;
+    double best = 0.5;
+    for (size_t i = 0; i < count; i++) {
+        blob_usage *u = &usage[i];
+        if (u->at_level0 || u->number >= pinned_from ||
+            (db->blob_active != NULL && u->number == db->blob_active->number) ||
+            !kv_blob_set_contains(&db->blobs, u->number))
+            continue;
+        kv_blob_file *f = kv_blob_set_get(&db->blobs, u->number);
+        uint64_t size = atomic_load(&f->size);
+        kv_blob_file_unref(f);
+        if (size <= KV_BLOB_HEADER_SIZE)
+            continue;
+        double garbage = 1.0 - (double)u->live / (double)(size - KV_BLOB_HEADER_SIZE);
+        if (garbage >= best) {
+            best = garbage;
+            victim = u;
+        }
+    }
+    kv_compaction *result = NULL;
+    if (victim != NULL) {
+        /* The level (of one family) holding most of what points into it;
+         * its tables that do, and those between them, are rewritten. */
+        for (size_t c = 0; c < db->num_cfs; c++) {
+            kv_cf *cf = db->cfs[c];
+            if (cf->dropped || cf->compaction_running)
+                continue;
+            for (int level = 1; level < KV_NUM_LEVELS; level++) {
+                uint64_t bytes = 0;
+                const kv_version *v = cf->current;
+                for (size_t f = 0; f < v->num_files[level]; f++)
+                    for (size_t l = 0; l < v->files[level][f]->num_blob_links; l++)
+                        if (v->files[level][f]->blob_links[l].number == victim->number)
+                            bytes += v->files[level][f]->blob_links[l].bytes;
+                if (bytes > victim->level_bytes) {
+                    victim->level_bytes = bytes;
+                    victim->cf = cf;
+                    victim->level = level;
+                }
+            }
+        }
+    }
+    if (victim != NULL && victim->cf != NULL) {
+        const kv_version *v = victim->cf->current;
+        kv_slice lo = {0}, hi = {0};
+        bool any = false;
+        for (size_t f = 0; f < v->num_files[victim->level]; f++) {
+            const kv_file_meta *meta = v->files[victim->level][f];
+            bool links = false;
+            for (size_t l = 0; l < meta->num_blob_links; l++)
+                links |= meta->blob_links[l].number == victim->number;
+            if (!links)
+                continue;
+            kv_slice a = file_smallest_user_key(meta), b = file_largest_user_key(meta);
+            if (!any || kv_slice_compare(a, lo) < 0)
+                lo = a;
+            if (!any || kv_slice_compare(b, hi) > 0)
+                hi = b;
+            any = true;
+        }
+        if (any) {
+            result = kv_compaction_pick_range_in_place(victim->cf, victim->level, &lo, &hi);
+            if (result != NULL) {
+                result->relocate_blob = victim->number;
+                kv_info_log_printf(db->info_log,
+                                   "blob gc: %06" PRIu64 ".blob is %.0f%% garbage; moving its "
+                                   "live values out of cf=%s level %d",
+                                   victim->number, best * 100, victim->cf->name, victim->level);
+            }
+        }
+    }
+    free(usage);
+    return result;
 }
 
 static int compare_smallest_user_key(const void *a, const void *b)

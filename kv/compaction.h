@@ -31,6 +31,9 @@ typedef struct kv_compaction {
     uint64_t max_output_file_size;
     bool manual;
     double score;
+    /* Garbage collection of blob files: values in this blob file are
+     * copied to a new one as the compaction writes their indexes (0: none). */
+    uint64_t relocate_blob;
 } kv_compaction;
 
 /* Target size of each level, sized from the bottom up (RocksDB's
@@ -65,6 +68,12 @@ kv_compaction *kv_compaction_pick_range(kv_cf *cf, int level, const kv_slice *be
  * (versions only released snapshots needed) has nowhere further down to go. */
 kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_slice *begin,
                                                  const kv_slice *end);
+
+/* A compaction that moves the live values out of the blob file with the
+ * most garbage (at least half of it), rewriting in place the tables of one
+ * level that point into it; NULL when no file qualifies (or the tables are
+ * at level 0, which compacts soon anyway). Requires the mutex. */
+kv_compaction *kv_compaction_pick_blob_gc(kv_db *db);
 
 bool kv_compaction_is_trivial_move(const kv_compaction *c);
 void kv_compaction_free(kv_compaction *c);

@@ -47,6 +47,13 @@ typedef struct compaction_state {
     uint64_t *created; /* every output number taken, kept or not */
     size_t num_created;
     uint64_t bytes_read, bytes_written;
+
+    /* Garbage collection (c->relocate_blob): the blob file the relocated
+     * values go to, opened at the first one. */
+    kv_writable *blob_out;
+    kv_blob_file *blob_out_object; /* a reference */
+    kv_buf blob_value, blob_record, blob_index;
+    uint64_t relocated_bytes;
 } compaction_state;
 
 static size_t stripe_of(const compaction_state *s, kv_seq seq)
@@ -246,6 +253,65 @@ static bool partition_changes(const compaction_state *s, kv_slice previous, kv_s
 }
 
 /* The merge itself; runs without the mutex. */
+static int open_blob_output(compaction_state *s)
+{
+    kv_db *db = s->db;
+    pthread_mutex_lock(&db->mutex);
+    uint64_t number = kv_version_set_new_file_number(&db->versions);
+    pthread_mutex_unlock(&db->mutex);
+    s->blob_out_object = kv_blob_set_get(&db->blobs, number);
+    char *path = kv_blob_file_name(db->path, number);
+    int rc = kv_env_new_writable(db->env, path, 256 * 1024, &s->blob_out);
+    free(path);
+    if (rc != 0)
+        return rc;
+    s->blob_out->start_writeback = true;
+    char header[KV_BLOB_HEADER_SIZE];
+    kv_blob_header_encode(header);
+    return kv_writable_append(s->blob_out, header, sizeof(header));
+}
+
+/* When value is a blob index into the file being collected, copies the
+ * value to the compaction's blob file and points *value at a new index. */
+static int relocate_value(compaction_state *s, kv_slice user_key, kv_slice *value)
+{
+    kv_blob_ref ref;
+    if (!kv_blob_ref_decode(*value, &ref))
+        return kv_error(KV_CORRUPTION, "compaction: malformed blob index in an input file");
+    if (ref.file != s->c->relocate_blob)
+        return 0;
+    int rc = kv_blob_set_read(&s->db->blobs, &ref, user_key, &s->blob_value);
+    if (rc == 0 && s->blob_out == NULL)
+        rc = open_blob_output(s);
+    if (rc != 0)
+        return rc;
+    kv_blob_ref moved = {s->blob_out_object->number, s->blob_out->size, 0};
+    kv_buf_clear(&s->blob_record);
+    moved.size =
+        (uint32_t)kv_blob_record_append(&s->blob_record, user_key, kv_buf_slice(&s->blob_value));
+    rc = kv_writable_append(s->blob_out, s->blob_record.data, s->blob_record.size);
+    if (rc != 0)
+        return rc;
+    s->relocated_bytes += moved.size;
+    kv_buf_clear(&s->blob_index);
+    kv_blob_ref_encode(&moved, &s->blob_index);
+    *value = kv_buf_slice(&s->blob_index);
+    return 0;
+}
+
+/* Syncs and closes the compaction's blob file: the tables about to be
+ * installed point into it. */
+static int finish_blob_output(compaction_state *s)
+{
+    if (s->blob_out == NULL)
+        return 0;
+    int rc = kv_writable_sync(s->blob_out);
+    atomic_store(&s->blob_out_object->size, s->blob_out->size);
+    int close_rc = kv_writable_close(s->blob_out);
+    s->blob_out = NULL;
+    return rc != 0 ? rc : close_rc;
+}
+
 static int do_compaction_work(compaction_state *s)
 {
     int rc = collect_tombstones(s);
@@ -294,6 +360,9 @@ static int do_compaction_work(compaction_state *s)
             continue; /* nothing older below; older versions here are shadowed */
         if (s->builder == NULL && (rc = open_output(s)) != 0)
             break;
+        if (type == KV_TYPE_BLOB_INDEX && s->c->relocate_blob != 0 &&
+            (rc = relocate_value(s, user_key, &value)) != 0)
+            break;
         rc = kv_table_builder_add(s->builder, ikey, value);
         if (seq < s->meta->smallest_seq)
             s->meta->smallest_seq = seq;
@@ -315,7 +384,9 @@ static int do_compaction_work(compaction_state *s)
         if (rc == 0)
             rc = finish_rc;
     }
-    if (rc == 0 && s->num_outputs > 0)
+    if (rc == 0)
+        rc = finish_blob_output(s);
+    if (rc == 0 && (s->num_outputs > 0 || s->blob_out_object != NULL))
         rc = kv_env_sync_dir(s->db->env, s->db->path);
     return rc;
 }
@@ -504,6 +575,28 @@ int kv_compaction_run(kv_db *db, kv_compaction *c)
             c->num_inputs[0], c->num_inputs[1], s.num_outputs, s.bytes_read, s.bytes_written,
             s.tombstones ? kv_frag_tombstones_count(s.tombstones) : (size_t)0, micros / 1000.0);
     }
+    if (s.blob_out != NULL) { /* failed mid-way */
+        kv_writable_close(s.blob_out);
+        s.blob_out = NULL;
+    }
+    if (s.blob_out_object != NULL) {
+        if (rc != 0) {
+            char *path = kv_blob_file_name(db->path, s.blob_out_object->number);
+            kv_env_remove(db->env, path);
+            free(path);
+        } else {
+            atomic_fetch_add(&db->stats.blob_gc_runs, 1);
+            atomic_fetch_add(&db->stats.blob_gc_bytes_relocated, s.relocated_bytes);
+            kv_info_log_printf(db->info_log,
+                               "blob gc: moved %" PRIu64 " bytes of %06" PRIu64
+                               ".blob to %06" PRIu64 ".blob",
+                               s.relocated_bytes, c->relocate_blob, s.blob_out_object->number);
+        }
+        kv_blob_file_unref(s.blob_out_object); /* the new tables hold theirs */
+    }
+    kv_buf_free(&s.blob_value);
+    kv_buf_free(&s.blob_record);
+    kv_buf_free(&s.blob_index);
     for (size_t i = 0; i < s.num_outputs; i++)
         kv_file_meta_unref(s.outputs[i]);
     free(s.outputs);

@@ -506,7 +506,13 @@ static int recover_files(kv_db *db)
         if (type == KV_FILE_LOG && number >= min_log)
             wals[num_wals++] = number;
         if (type == KV_FILE_BLOB) {
-            kv_blob_file_unref(kv_blob_set_get(&db->blobs, number)); /* registered */
+            kv_blob_file *f = kv_blob_set_get(&db->blobs, number); /* registered */
+            char *path = kv_blob_file_name(db->path, number);
+            uint64_t size = 0;
+            if (kv_env_file_size(path, &size) == 0)
+                atomic_store(&f->size, size);
+            free(path);
+            kv_blob_file_unref(f);
             db->blobs_checked_at_replay = true;
         }
     }

@@ -155,9 +155,28 @@ static void *compaction_thread(void *arg)
     pthread_mutex_lock(&db->mutex);
     while (!db->shutting_down) {
         kv_cf *cf = NULL;
-        if ((db->bg_error == 0 || db->bg_error == KV_NO_SPACE) &&
-            db->manual_compactions_waiting == 0 && db->compaction_paused_until <= kv_env_now_micros())
+        bool may_run = (db->bg_error == 0 || db->bg_error == KV_NO_SPACE) &&
+                       db->manual_compactions_waiting == 0 &&
+                       db->compaction_paused_until <= kv_env_now_micros();
+        if (may_run)
             cf = pick_family_to_compact(db);
+        /* Nothing to reshape: collect the blob file with the most garbage. */
+        kv_compaction *gc = may_run && cf == NULL ? kv_compaction_pick_blob_gc(db) : NULL;
+        if (gc != NULL) {
+            cf = gc->cf;
+            cf->compaction_running = true;
+            db->bg_compactions_running++;
+            int rc = kv_compaction_run(db, gc);
+            kv_compaction_free(gc);
+            db->bg_compactions_running--;
+            cf->compaction_running = false;
+            if (rc == KV_NO_SPACE)
+                db->compaction_paused_until = kv_env_now_micros() + 1000000;
+            else if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped)
+                kv_db_set_bg_error(db, rc);
+            pthread_cond_broadcast(&db->bg_cv);
+            continue;
+        }
         if (cf == NULL) {
             if (db->compaction_paused_until > kv_env_now_micros())
                 timed_wait(db, db->compaction_paused_until - kv_env_now_micros());

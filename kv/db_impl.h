@@ -62,6 +62,7 @@ typedef struct kv_stats_counters {
     _Atomic uint64_t sst_bytes_written;
     _Atomic uint64_t trivial_moves, obsolete_files_deleted;
     _Atomic uint64_t blob_bytes_written, blob_files_deleted;
+    _Atomic uint64_t blob_gc_runs, blob_gc_bytes_relocated;
 } kv_stats_counters;
 
 struct kv_db {

@@ -566,6 +566,8 @@ static int rotate_blob_file(kv_db *db)
     pthread_mutex_lock(&db->mutex);
     kv_writable *old = db->blob_writer;
     kv_blob_file *old_object = db->blob_active;
+    if (old != NULL)
+        atomic_store(&old_object->size, old->size);
     db->blob_writer = file;
     db->blob_active = object;
     db->blob_synced_size = 0;

@@ -62,6 +62,7 @@ struct kv_memtable {
      * (written by the one writer, read only after it is done). */
     kv_blob_file **blobs;
     size_t num_blobs;
+    _Atomic uint64_t min_blob; /* smallest number in blobs (UINT64_MAX: none) */
 };
 
 /* ---- entries ---- */
@@ -134,6 +135,7 @@ kv_memtable *kv_memtable_create(uint64_t id)
     atomic_init(&mem->num_deletes, 0);
     atomic_init(&mem->num_range_deletes, 0);
     atomic_init(&mem->data_size, 0);
+    atomic_init(&mem->min_blob, UINT64_MAX);
     atomic_init(&mem->first_seq, 0);
     atomic_init(&mem->last_seq, 0);
     atomic_init(&mem->next_log_number, 0);
@@ -178,6 +180,13 @@ void kv_memtable_pin_blob(kv_memtable *mem, kv_blob_file *file)
     mem->blobs = kv_realloc(mem->blobs, (mem->num_blobs + 1) * sizeof(*mem->blobs));
     kv_blob_file_ref(file);
     mem->blobs[mem->num_blobs++] = file;
+    if (file->number < atomic_load(&mem->min_blob))
+        atomic_store(&mem->min_blob, file->number);
+}
+
+uint64_t kv_memtable_min_blob(const kv_memtable *mem)
+{
+    return atomic_load(&((kv_memtable *)mem)->min_blob);
 }
 
 void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_slice value)

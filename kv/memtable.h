@@ -35,6 +35,8 @@ void kv_memtable_add(kv_memtable *mem, kv_seq seq, int type, kv_slice key, kv_sl
 /* Holds a reference to blob file `file` until the memtable is freed (the
  * writer calls it for each blob file it adds indexes into). */
 void kv_memtable_pin_blob(kv_memtable *mem, kv_blob_file *file);
+/* The smallest blob file number pinned (UINT64_MAX: none); any thread. */
+uint64_t kv_memtable_min_blob(const kv_memtable *mem);
 
 /* Point lookup of lookup->user_key at lookup->snapshot (see kv_lookup);
  * ignores range tombstones. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { VALUE_SIZE = 3000, NUM_KEYS = 400 };
 
@@ -206,6 +207,78 @@ static void test_garbage_files_deleted(void **state)
     db = tdb_open(&o, dir);
     tdb_close(db);
     assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A blob file mostly garbage has its live values moved to a new file by a
+ * background compaction of the tables pointing into it, and is deleted. */
+static void test_garbage_collection(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-gc");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    put_all(db, 1, false); /* about 1.2 MB: the first file fills up */
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    char *first = NULL;
+    {
+        /* The oldest blob file: the smallest number. */
+        uint64_t smallest = UINT64_MAX;
+        for (int n = 1; n < 100; n++) {
+            char path[64];
+            snprintf(path, sizeof(path), "%06d.blob", n);
+            char *full = kv_sprintf("%s/%s", dir, path);
+            FILE *f = fopen(full, "r");
+            if (f != NULL && smallest == UINT64_MAX) {
+                smallest = (uint64_t)n;
+                first = full;
+            } else {
+                free(full);
+            }
+            if (f != NULL)
+                fclose(f);
+        }
+        assert_non_null(first);
+    }
+    /* Overwrite 3 keys in 4: most of the first file becomes garbage. */
+    char key[32], value[VALUE_SIZE];
+    for (int i = 0; i < NUM_KEYS; i++) {
+        if (i % 4 == 3)
+            continue;
+        key_of(i, key, sizeof(key));
+        fill(i, 2, false, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
+    assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
+    /* The background thread collects it. */
+    for (int i = 0; i < 200 && atomic_load(&db->stats.blob_gc_runs) == 0; i++)
+        usleep(50000);
+    assert_true(atomic_load(&db->stats.blob_gc_runs) > 0);
+    assert_true(atomic_load(&db->stats.blob_gc_bytes_relocated) > 0);
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(first, "r");
+        if (f == NULL)
+            break;
+        fclose(f);
+        usleep(50000);
+    }
+    FILE *still = fopen(first, "r");
+    assert_null(still);
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, i % 4 == 3 ? 1 : 2, false, value);
+        tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
+    tdb_close(db);
+    db = tdb_open(&o, dir);
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, i % 4 == 3 ? 1 : 2, false, value);
+        tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
+    tdb_close(db);
+    free(first);
     kv_test_cleanup_dir(dir);
 }
 
@@ -447,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_thresholds),
         cmocka_unit_test(test_garbage_files_deleted),
+        cmocka_unit_test(test_garbage_collection),
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_power_cut),
         cmocka_unit_test(test_skipped_entries_not_checked),
