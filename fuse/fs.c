@@ -22,6 +22,7 @@ void fs_options_init(struct fs_options *options)
     options->block_size = 4096;
     options->cache_size = 64u << 20;
     options->write_buffer_size = 64u << 20;
+    options->blob_files = true;
 }
 
 kv_db *fs_db(struct fs *fs)

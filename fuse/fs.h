@@ -38,7 +38,7 @@ struct fs_options {
     size_t write_buffer_size; /* kv memtable bytes; 64 MiB */
     bool sync_writes;         /* fsync the WAL after every change */
     bool read_only;           /* refuse every change with EROFS */
-    bool blob_files;          /* large writes' blocks go to kv blob files (kv/blob.h) */
+    bool blob_files;          /* large writes' blocks go to kv blob files (kv/blob.h); on */
     bool kernel_write_times;  /* the kernel keeps written files' mtime and ctime and sends
                                  them with setattr (FUSE writeback cache): fs_write
                                  leaves them alone */

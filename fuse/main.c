@@ -59,6 +59,7 @@ enum option_key {
     KEY_RO,
     KEY_SYSTEM_DIRTY_LIMIT,
     KEY_BLOB_FILES,
+    KEY_NO_BLOB_FILES,
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -84,6 +85,7 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("system_dirty_limit", KEY_SYSTEM_DIRTY_LIMIT),
     FUSE_OPT_KEY("blob_files", KEY_BLOB_FILES),
+    FUSE_OPT_KEY("no_blob_files", KEY_NO_BLOB_FILES),
     FUSE_OPT_END,
 };
 
@@ -115,9 +117,8 @@ static void usage(FILE *out)
             "  -o system_dirty_limit  (root) lift the kernel's cap on this mount's dirty pages\n"
             "                         (1%% of the system's): buffered writes then follow the\n"
             "                         vm.dirty_* limits, as on ext4; see README\n"
-            "  -o blob_files          write the blocks of large writes once, to blob files,\n"
-            "                         not to the WAL and a table (experimental: space of\n"
-            "                         overwritten blocks comes back only with whole files)\n"
+            "  -o no_blob_files       write the blocks of large writes to the WAL and then a\n"
+            "                         table, instead of once, to blob files (the default)\n"
             "  -o ro                  read-only\n"
             "  -o allow_other         let other users in (with the kernel checking permissions)\n"
             "  other -o options are FUSE's mount options (see mount.fuse3(8)).\n"
@@ -266,7 +267,8 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
         c->system_dirty_limit = true;
         return 0;
     case KEY_BLOB_FILES:
-        c->fs.blob_files = true;
+    case KEY_NO_BLOB_FILES:
+        c->fs.blob_files = key == KEY_BLOB_FILES;
         return 0;
     default:
         return 1; /* FUSE's own options */

@@ -202,14 +202,20 @@ size_t kv_blob_set_count(kv_blob_set *set, uint64_t *largest)
     return n;
 }
 
-/* Closes the cached reader of `number`, if idle. Requires the mutex. */
+/* Closes the cached reader of `number` now, or when its last user is done
+ * (an open descriptor would keep a deleted file's space). Requires the
+ * mutex. */
 static void drop_reader(kv_blob_set *set, uint64_t number)
 {
     for (int i = 0; i < KV_BLOB_READERS; i++) {
         kv_blob_reader *r = &set->readers[i];
-        if (r->number == number && r->users == 0) {
+        if (r->number != number)
+            continue;
+        if (r->users == 0) {
             kv_random_close(r->file);
             memset(r, 0, sizeof(*r));
+        } else {
+            r->deleted = true;
         }
     }
 }
@@ -249,7 +255,7 @@ static int acquire_reader(kv_blob_set *set, uint64_t number, kv_random **file, i
     int victim = -1;
     for (int i = 0; i < KV_BLOB_READERS; i++) {
         kv_blob_reader *r = &set->readers[i];
-        if (r->number == number) {
+        if (r->number == number && !r->deleted) {
             r->users++;
             r->last_use = set->clock;
             *file = r->file;
@@ -292,7 +298,11 @@ static void release_reader(kv_blob_set *set, kv_random *file, int slot)
         return;
     }
     pthread_mutex_lock(&set->mutex);
-    set->readers[slot].users--;
+    kv_blob_reader *r = &set->readers[slot];
+    if (--r->users == 0 && r->deleted) {
+        kv_random_close(r->file);
+        memset(r, 0, sizeof(*r));
+    }
     pthread_mutex_unlock(&set->mutex);
 }
 
@@ -314,30 +324,25 @@ static int read_bytes(kv_blob_set *set, uint64_t number, uint64_t offset, size_t
     return rc;
 }
 
-static int short_record(kv_blob_set *set, const kv_blob_ref *ref)
+/* Errors name the file as table errors do: by its name in the directory. */
+static int short_record(const kv_blob_ref *ref)
 {
-    char *path = kv_blob_file_name(set->dbpath, ref->file);
-    int rc = kv_error(KV_CORRUPTION,
-                      "%s: blob record of %" PRIu32 " bytes at offset %" PRIu64
-                      " runs past the end of the file",
-                      path, ref->size, ref->offset);
-    free(path);
-    return rc;
+    return kv_error(KV_CORRUPTION,
+                    "%06" PRIu64 ".blob: blob record of %" PRIu32 " bytes at offset %" PRIu64
+                    " runs past the end of the file",
+                    ref->file, ref->size, ref->offset);
 }
 
-static int parse_at(kv_blob_set *set, kv_slice record, const kv_blob_ref *ref, kv_slice key,
-                    kv_slice *value)
+static int parse_at(kv_slice record, const kv_blob_ref *ref, kv_slice key, kv_slice *value)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "%06" PRIu64 ".blob", ref->file);
-    int rc = kv_blob_record_parse(record, key, path, ref->offset, value);
-    if (rc != 0) {
-        /* Name the whole path, as every other read error does. */
-        char message[512];
-        kv_error_copy(message, sizeof(message));
-        rc = kv_error(rc, "%s/%s", set->dbpath, message);
-    }
-    return rc;
+    char name[32];
+    snprintf(name, sizeof(name), "%06" PRIu64 ".blob", ref->file);
+    return kv_blob_record_parse(record, key, name, ref->offset, value);
+}
+
+int kv_blob_set_read_record(kv_blob_set *set, const kv_blob_ref *ref, kv_buf *out)
+{
+    return read_bytes(set, ref->file, ref->offset, ref->size, out);
 }
 
 int kv_blob_set_read(kv_blob_set *set, const kv_blob_ref *ref, kv_slice key, kv_buf *out)
@@ -345,10 +350,10 @@ int kv_blob_set_read(kv_blob_set *set, const kv_blob_ref *ref, kv_slice key, kv_
     kv_buf record = {0};
     int rc = read_bytes(set, ref->file, ref->offset, ref->size, &record);
     if (rc == 0 && record.size < ref->size)
-        rc = short_record(set, ref);
+        rc = short_record(ref);
     kv_slice value;
     if (rc == 0)
-        rc = parse_at(set, kv_buf_slice(&record), ref, key, &value);
+        rc = parse_at(kv_buf_slice(&record), ref, key, &value);
     if (rc == 0) {
         /* The value sits at the end of the record: move it to the front. */
         size_t start = (size_t)(value.data - record.data);
@@ -381,10 +386,10 @@ int kv_blob_set_read_ahead(kv_blob_set *set, const kv_blob_ref *ref, kv_slice ke
         if (rc != 0)
             return rc;
         if (ra->buf.size < ref->size)
-            return short_record(set, ref);
+            return short_record(ref);
         ra->file = ref->file;
         ra->offset = ref->offset;
     }
     kv_slice record = kv_slice_make(ra->buf.data + (ref->offset - ra->offset), ref->size);
-    return parse_at(set, record, ref, key, value);
+    return parse_at(record, ref, key, value);
 }

@@ -106,6 +106,7 @@ typedef struct kv_blob_reader {
     kv_random *file;
     int users;
     uint64_t last_use;
+    bool deleted; /* the file is deleted: close it when the last user is done */
 } kv_blob_reader;
 
 /* The blob files of a database, and a bounded cache of open ones. */
@@ -132,6 +133,9 @@ uint64_t *kv_blob_set_take_unused(kv_blob_set *set, uint64_t keep, size_t *count
 /* Number of registered files and the largest number (0 if none). */
 size_t kv_blob_set_count(kv_blob_set *set, uint64_t *largest);
 
+/* Reads the bytes of ref's record, unchecked, into *out (shorter than
+ * ref->size when the file ends first). */
+int kv_blob_set_read_record(kv_blob_set *set, const kv_blob_ref *ref, kv_buf *out);
 /* Reads the value that ref indexes for key into *out. */
 int kv_blob_set_read(kv_blob_set *set, const kv_blob_ref *ref, kv_slice key, kv_buf *out);
 /* The same through a read-ahead window (see kv_blob_readahead). *value

@@ -309,9 +309,8 @@ kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_
 /* What the current versions point to in one blob file. */
 typedef struct blob_usage {
     uint64_t number;
-    uint64_t live;  /* bytes of records tables point to */
-    bool at_level0; /* a level-0 table points into it */
-    kv_cf *cf;      /* the family and level with the most of it */
+    uint64_t live; /* bytes of records tables point to */
+    kv_cf *cf;     /* the family and level with the most of it */
     int level;
     uint64_t level_bytes;
 } blob_usage;
@@ -355,17 +354,26 @@ kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
                 for (size_t l = 0; l < meta->num_blob_links; l++) {
                     blob_usage *u = usage_of(&usage, &count, meta->blob_links[l].number);
                     u->live += meta->blob_links[l].bytes;
-                    u->at_level0 |= level == 0;
                 }
             }
         }
+    }
+    /* The file being written, when at least half garbage and no memtable
+     * points into it: sealed (kv_db_seal_blob_file), so that it can go. */
+    db->blob_seal_wanted = false;
+    if (db->blob_active != NULL && db->blob_active->number < pinned_from) {
+        uint64_t size = atomic_load(&db->blob_handed_size), live = 0;
+        for (size_t i = 0; i < count; i++)
+            if (usage[i].number == db->blob_active->number)
+                live = usage[i].live;
+        db->blob_seal_wanted = size >= (1u << 20) && live <= (size - KV_BLOB_HEADER_SIZE) / 2;
     }
     /* The victim: the most garbage, at least half of the file. */
     blob_usage *victim = NULL;
     double best = 0.5;
     for (size_t i = 0; i < count; i++) {
         blob_usage *u = &usage[i];
-        if (u->at_level0 || u->number >= pinned_from ||
+        if (u->number >= pinned_from ||
             (db->blob_active != NULL && u->number == db->blob_active->number) ||
             !kv_blob_set_contains(&db->blobs, u->number))
             continue;
@@ -388,7 +396,7 @@ kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
             kv_cf *cf = db->cfs[c];
             if (cf->dropped || cf->compaction_running)
                 continue;
-            for (int level = 1; level < KV_NUM_LEVELS; level++) {
+            for (int level = 0; level < KV_NUM_LEVELS; level++) {
                 uint64_t bytes = 0;
                 const kv_version *v = cf->current;
                 for (size_t f = 0; f < v->num_files[level]; f++)
@@ -422,7 +430,11 @@ kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
             any = true;
         }
         if (any) {
-            result = kv_compaction_pick_range_in_place(victim->cf, victim->level, &lo, &hi);
+            /* Level 0 compacts into the next level; deeper levels are
+             * rewritten in place. (A manual pick: never a trivial move.) */
+            result = victim->level == 0
+                         ? kv_compaction_pick_range(victim->cf, 0, &lo, &hi)
+                         : kv_compaction_pick_range_in_place(victim->cf, victim->level, &lo, &hi);
             if (result != NULL) {
                 result->relocate_blob = victim->number;
                 kv_info_log_printf(db->info_log,

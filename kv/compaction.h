@@ -70,10 +70,12 @@ kv_compaction *kv_compaction_pick_range_in_place(kv_cf *cf, int level, const kv_
                                                  const kv_slice *end);
 
 /* A compaction that moves the live values out of the blob file with the
- * most garbage (at least half of it), rewriting in place the tables of one
- * level that point into it; NULL when no file qualifies (or the tables are
- * at level 0, which compacts soon anyway). Requires the mutex. */
+ * most garbage (at least half of it), rewriting the tables of the level
+ * that points into it most (in place; level 0 into the next level); NULL
+ * when no file qualifies. Requires the mutex. */
 kv_compaction *kv_compaction_pick_blob_gc(kv_db *db);
+/* Sets db->blob_seal_wanted (see above) as a side effect: the file being
+ * written is at least half garbage and no memtable points into it. */
 
 bool kv_compaction_is_trivial_move(const kv_compaction *c);
 void kv_compaction_free(kv_compaction *c);

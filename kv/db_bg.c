@@ -162,6 +162,17 @@ static void *compaction_thread(void *arg)
             cf = pick_family_to_compact(db);
         /* Nothing to reshape: collect the blob file with the most garbage. */
         kv_compaction *gc = may_run && cf == NULL ? kv_compaction_pick_blob_gc(db) : NULL;
+        if (gc == NULL && may_run && cf == NULL && db->blob_seal_wanted) {
+            db->blob_seal_wanted = false;
+            pthread_mutex_unlock(&db->mutex);
+            int rc = kv_db_seal_blob_file(db);
+            pthread_mutex_lock(&db->mutex);
+            if (rc == 0)
+                kv_db_delete_obsolete_files(db, false);
+            else
+                timed_wait(db, 1000000); /* not in a loop */
+            continue;
+        }
         if (gc != NULL) {
             cf = gc->cf;
             cf->compaction_running = true;

@@ -156,6 +156,7 @@ struct kv_db {
     kv_writable **unsynced_blobs;
     size_t num_unsynced_blobs, unsynced_blobs_cap;
     bool blobs_enabled;           /* some family separates values */
+    bool blob_seal_wanted;        /* kv_compaction_pick_blob_gc: seal the file being written */
     bool blobs_checked_at_replay; /* blob files exist: check WAL records' values */
     kv_write_batch blob_group;    /* the leader's scratch: the group with blob indexes */
     kv_buf blob_records;          /* the leader's scratch: the records appended */
@@ -210,6 +211,10 @@ int kv_db_write_impl(kv_db *db, bool sync, kv_write_batch *batch,
 /* Switches cf's memtable (and the WAL) and schedules its flush. Requires
  * the mutex and the write queue. */
 int kv_db_switch_memtable(kv_db *db, kv_cf *cf);
+/* Closes the blob file being written (the next large write starts a new
+ * one), so that garbage collection can take it. Call without the mutex;
+ * runs as an exclusive operation of the write queue. */
+int kv_db_seal_blob_file(kv_db *db);
 kv_seq kv_db_oldest_snapshot(kv_db *db);
 
 /* db_bg.c */

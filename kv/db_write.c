@@ -587,6 +587,33 @@ static int rotate_blob_file(kv_db *db)
     return 0;
 }
 
+static int seal_blob_op(kv_db *db, void *arg)
+{
+    (void)arg;
+    kv_writable *old = db->blob_writer;
+    kv_blob_file *object = db->blob_active;
+    if (old == NULL)
+        return 0;
+    atomic_store(&object->size, old->size);
+    db->blob_writer = NULL;
+    db->blob_active = NULL;
+    if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
+        db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
+        db->unsynced_blobs =
+            kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
+    }
+    db->unsynced_blobs[db->num_unsynced_blobs++] = old;
+    kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob sealed: mostly garbage",
+                       object->number);
+    kv_blob_file_unref(object);
+    return 0;
+}
+
+int kv_db_seal_blob_file(kv_db *db)
+{
+    return kv_db_write_impl(db, false, NULL, seal_blob_op, NULL);
+}
+
 typedef struct blob_separation {
     kv_db *db;
     kv_write_batch *out;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_corruption.sh — damaged files in a data directory, through a real
-# mount: a flipped byte in an SST data block makes the reads that touch it
+# mount: a flipped byte in an SST data block, or in a blob file record,
+# makes the reads that touch it
 # fail with EIO (never wrong bytes), names file and offset in the LOG, and
 # leaves every other file readable (writes may stop: the engine turns
 # read-only once a compaction meets the damage); a damaged CURRENT or MANIFEST makes the
@@ -21,12 +22,14 @@ flip_byte() {
         dd of="$1" bs=1 seek="$2" count=1 conv=notrunc status=none
 }
 
+# make_store [OPTIONS...]: six files of 1.5 MB, written through a mount with
+# these options.
 make_store() {
     if is_mounted "$(realpath -m "$MNT")"; then
         lsmfs_unmount "$MNT" # left by a failed case
     fi
     rm -rf "$DATA"
-    check "mount" lsmfs_mount "$DATA" "$MNT" -o write_buffer_size=256K || return
+    check "mount" lsmfs_mount "$DATA" "$MNT" -o write_buffer_size=256K "$@" || return
     local i
     for ((i = 1; i <= 6; i++)); do
         head -c 1500000 /dev/urandom >"$SCRATCH/f$i"
@@ -35,11 +38,15 @@ make_store() {
     check "unmount" lsmfs_unmount "$MNT"
 }
 
-sst_block_flipped() {
-    make_store || return
+# flipped_byte KIND [OPTIONS...]: flips a byte a third into the largest
+# .KIND file (sst, blob) of a store made with OPTIONS.
+flipped_byte() {
+    local kind=$1
+    shift
+    make_store "$@" || return
     local sst
-    sst=$(ls -S "$DATA"/*.sst | head -n 1)
-    [[ -n $sst ]] || fail_because "no SST file was written" || return
+    sst=$(ls -S "$DATA"/*."$kind" | head -n 1)
+    [[ -n $sst ]] || fail_because "no .$kind file was written" || return
     flip_byte "$sst" $(($(stat -c %s "$sst") / 3)) || return
     check "mount the damaged store" lsmfs_mount "$DATA" "$MNT" || return
     local i bad=0 good=0
@@ -73,7 +80,7 @@ sst_block_flipped() {
     check "no sanitizer report" log_is_clean "$log" || return
     status=0
     "$LSMFS_BIN" fsck --no-progress "$DATA" >"$SCRATCH/fsck.out" 2>&1 || status=$?
-    expect_equal "fsck exit status on a damaged SST" 4 "$status" || return
+    expect_equal "fsck exit status on a damaged .$kind file" 4 "$status" || return
     expect_grep "fsck names the file" "$(basename "$sst")" "$SCRATCH/fsck.out"
 }
 
@@ -106,7 +113,10 @@ manifest_damaged() {
     mount_refused MANIFEST
 }
 
-run_case "a flipped SST byte: EIO for that data only, LOG and fsck name the file" sst_block_flipped
+run_case "a flipped SST byte: EIO for that data only, LOG and fsck name the file" \
+    flipped_byte sst -o no_blob_files
+run_case "a flipped blob file byte: EIO for that data only, LOG and fsck name the file" \
+    flipped_byte blob
 run_case "a damaged CURRENT refuses the mount, naming it" current_damaged
 run_case "a damaged MANIFEST refuses the mount, naming it" manifest_damaged
 lsmfs_test_finish

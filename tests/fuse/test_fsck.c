@@ -869,13 +869,18 @@ static void test_lost_and_found_when_inode_table_grows(void **state)
 
 /* ---- damage kv finds ---- */
 
-static void test_flipped_sst_byte(void **state)
+/* Flips a byte in the middle of the largest file named *suffix (".sst",
+ * ".blob") of a store written with or without blob files. */
+static void check_flipped_byte(struct fixture *fx, const char *name, const char *suffix,
+                               bool blob_files)
 {
-    struct fixture *fx = *state;
     memset(fx, 0, sizeof(*fx));
-    fx->dir = kv_test_tmpdir("fsck-sst");
+    fx->dir = kv_test_tmpdir(name);
     /* Incompressible data through small memtables: several SST files. */
-    struct fs *fs = open_fs(fx->dir, 256u << 10);
+    struct fs_options options;
+    fsutil_options(&options, 256u << 10);
+    options.blob_files = blob_files;
+    struct fs *fs = fsutil_open(fx->dir, &options);
     uint64_t ino = make_node(fs, FS_ROOT_INO, "data", S_IFREG | 0644, NULL);
     kv_test_rng rng;
     kv_test_rng_init(&rng, 42);
@@ -892,7 +897,8 @@ static void test_flipped_sst_byte(void **state)
     assert_int_equal(fs_close(fs), 0);
     expect_clean(fx->dir);
 
-    /* The largest SST: its middle is inside a data block. */
+    /* The largest file: its middle is inside a data block or record. */
+    size_t suffix_len = strlen(suffix);
     DIR *d = opendir(fx->dir);
     assert_non_null(d);
     char largest[256] = "";
@@ -900,7 +906,7 @@ static void test_flipped_sst_byte(void **state)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        if (n < 5 || strcmp(e->d_name + n - 4, ".sst") != 0)
+        if (n <= suffix_len || strcmp(e->d_name + n - suffix_len, suffix) != 0)
             continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", fx->dir, e->d_name);
@@ -913,7 +919,7 @@ static void test_flipped_sst_byte(void **state)
     }
     closedir(d);
     if (largest_size < 64 * 1024)
-        fail_msg("no SST file of 64 KiB or more in %s (largest %lld bytes)", fx->dir,
+        fail_msg("no %s file of 64 KiB or more in %s (largest %lld bytes)", suffix, fx->dir,
                  (long long)largest_size);
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", fx->dir, largest);
@@ -937,7 +943,7 @@ static void test_flipped_sst_byte(void **state)
                  (long long)middle, largest, status, report.problems);
     }
     free(output);
-    /* Repair cannot fix a damaged SST: still damaged, and says so again. */
+    /* Repair cannot fix a damaged file: still damaged, and says so again. */
     status = run_fsck(fx->dir, true, &report, &output);
     if (status != FSCK_DAMAGED || strstr(output, largest) == NULL) {
         fprintf(stderr, "---- fsck --repair %s ----\n%s---- end ----\n", fx->dir, output);
@@ -945,6 +951,16 @@ static void test_flipped_sst_byte(void **state)
         fail_msg("fsck --repair after flipping a byte of %s: status %d", largest, status);
     }
     free(output);
+}
+
+static void test_flipped_sst_byte(void **state)
+{
+    check_flipped_byte(*state, "fsck-sst", ".sst", false);
+}
+
+static void test_flipped_blob_byte(void **state)
+{
+    check_flipped_byte(*state, "fsck-blob", ".blob", true);
 }
 
 static void test_fresh_fs_is_clean(void **state)
@@ -1035,6 +1051,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unreachable_inode_kept_without_lost_and_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_flipped_sst_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_blob_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_fs_is_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_lsmfs_cannot_be_checked, setup, teardown),
         /* last: fsck's use-after-free there aborts an ASan build */
