@@ -344,6 +344,36 @@ static void make_two_block_wal(const char *dir, const char *out_dir)
     closedir(d);
 }
 
+/* Values in blob files: a table with blob indexes (format version 2), a
+ * MANIFEST with blob links, a WAL with blob index records. */
+static void make_blob_db(const char *dir, const char *out_dir)
+{
+    kv_options options;
+    kv_options_init(&options);
+    options.create_if_missing = true;
+    options.max_background_compactions = 0;
+    options.block_cache_size = 1 << 20;
+    options.cf.compression = KV_COMPRESSION_NONE;
+    options.cf.block_size = 256;
+    options.cf.blob_min_size = 32;
+    options.blob_min_batch_bytes = 0;
+    kv_db *db;
+    check_kv(kv_open(&options, dir, &db), "open");
+    kv_cf *def = kv_default_cf(db);
+    char key[16], value[48];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof(key), "blob%02d", i);
+        memset(value, 'a' + i, sizeof(value));
+        put_bytes(db, def, key, strlen(key), value, i % 3 == 0 ? 8 : sizeof(value));
+    }
+    check_kv(kv_flush(db, NULL, true), "flush");
+    put_bytes(db, def, "in-log", 6, value, sizeof(value));
+    check_kv(kv_close(db), "close");
+    char *manifest = copy_db_files(dir, out_dir, "blob");
+    split_manifest(manifest, out_dir, "blob");
+    free(manifest);
+}
+
 /* Encoded values and keys of every kind fuse/schema.c handles. */
 static void make_schema_seeds(const char *out_dir)
 {
@@ -412,18 +442,19 @@ int main(int argc, char **argv)
     snprintf(scratch, sizeof(scratch), "%s/lsmfs-corpus-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (mkdtemp(scratch) == NULL)
         die("mkdtemp %s: %s", scratch, strerror(errno));
-    static const char *const dbs[] = {"main", "snappy", "two-blocks"};
-    char *db_dirs[3];
-    for (int i = 0; i < 3; i++)
+    static const char *const dbs[] = {"main", "snappy", "two-blocks", "blob"};
+    char *db_dirs[4];
+    for (int i = 0; i < 4; i++)
         db_dirs[i] = path_join(scratch, dbs[i]);
 
     printf("make_corpus: writing seeds under %s\n", out_dir);
     make_main_db(db_dirs[0], out_dir);
     make_snappy_db(db_dirs[1], out_dir);
     make_two_block_wal(db_dirs[2], out_dir);
+    make_blob_db(db_dirs[3], out_dir);
     make_schema_seeds(out_dir);
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         remove_db_dir(db_dirs[i]);
         free(db_dirs[i]);
     }
