@@ -340,6 +340,72 @@ static int parse_at(kv_slice record, const kv_blob_ref *ref, kv_slice key, kv_sl
     return kv_blob_record_parse(record, key, name, ref->offset, value);
 }
 
+uint64_t *kv_blob_set_numbers(kv_blob_set *set, size_t *count)
+{
+    pthread_mutex_lock(&set->mutex);
+    uint64_t *numbers = kv_malloc((set->count ? set->count : 1) * sizeof(*numbers));
+    for (size_t i = 0; i < set->count; i++)
+        numbers[i] = set->files[i]->number;
+    *count = set->count;
+    pthread_mutex_unlock(&set->mutex);
+    return numbers;
+}
+
+static bool all_zeros(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+int kv_blob_set_verify_file(kv_blob_set *set, uint64_t number, uint64_t *bytes)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%06" PRIu64 ".blob", number);
+    char *path = kv_blob_file_name(set->dbpath, number);
+    uint64_t size = 0;
+    int rc = kv_env_file_size(path, &size);
+    free(path);
+    *bytes = size;
+    if (rc != 0)
+        return rc;
+    kv_buf buf = {0};
+    rc = read_bytes(set, number, 0, KV_BLOB_HEADER_SIZE, &buf);
+    if (rc == 0)
+        rc = kv_blob_header_check(kv_buf_slice(&buf), name);
+    uint64_t offset = KV_BLOB_HEADER_SIZE;
+    while (rc == 0 && offset < size) {
+        rc = read_bytes(set, number, offset, KV_BLOB_RECORD_HEADER_MAX, &buf);
+        if (rc != 0)
+            break;
+        kv_slice in = kv_slice_make(buf.data + 4, buf.size >= 4 ? buf.size - 4 : 0);
+        uint32_t key_len, value_len;
+        if (buf.size < 6 || !kv_get_varint32(&in, &key_len) || !kv_get_varint32(&in, &value_len)) {
+            if (!all_zeros(buf.data, buf.size))
+                rc = kv_error(KV_CORRUPTION, "%s: bad blob record header at offset %" PRIu64, name,
+                              offset);
+            break;
+        }
+        size_t header = (size_t)(in.data - buf.data);
+        uint64_t record = header + (uint64_t)key_len + value_len;
+        if (offset + record > size)
+            break; /* the last append, cut short */
+        rc = read_bytes(set, number, offset, (size_t)record, &buf);
+        if (rc != 0)
+            break;
+        kv_slice value;
+        uint64_t next = offset + record;
+        rc = kv_blob_record_parse(kv_buf_slice(&buf), kv_slice_make(buf.data + header, key_len),
+                                  name, offset, &value);
+        if (rc != 0 && next == size && all_zeros(buf.data, buf.size))
+            rc = 0; /* zeros at the end */
+        offset = next;
+    }
+    kv_buf_free(&buf);
+    return rc;
+}
+
 int kv_blob_set_read_record(kv_blob_set *set, const kv_blob_ref *ref, kv_buf *out)
 {
     return read_bytes(set, ref->file, ref->offset, ref->size, out);

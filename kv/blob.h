@@ -130,6 +130,13 @@ bool kv_blob_set_contains(kv_blob_set *set, uint64_t number);
  * `keep` (the file being appended to), closing its cached reader; returns
  * their numbers (malloc'd) for the caller to delete. */
 uint64_t *kv_blob_set_take_unused(kv_blob_set *set, uint64_t keep, size_t *count);
+/* Reads every record of blob file `number` and checks its checksum; a
+ * record cut short or zeros at the very end (a power cut during the last
+ * append) end the file. *bytes = the file's size. KV_CORRUPTION naming the
+ * file and offset. */
+int kv_blob_set_verify_file(kv_blob_set *set, uint64_t number, uint64_t *bytes);
+/* The registered numbers, ascending (malloc'd). */
+uint64_t *kv_blob_set_numbers(kv_blob_set *set, size_t *count);
 /* Number of registered files and the largest number (0 if none). */
 size_t kv_blob_set_count(kv_blob_set *set, uint64_t *largest);
 

@@ -236,7 +236,8 @@ int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, 
 
 /* Reads every block of every live SST file of every family and checks its
  * checksum (data, index, filter, properties and range-deletion blocks), as
- * RocksDB's VerifyChecksum does; the WAL and MANIFEST were checked when the
+ * RocksDB's VerifyChecksum does, then every record of every blob file
+ * (counted as files too); the WAL and MANIFEST were checked when the
  * database opened. progress (may be NULL) is called after each file with
  * files and bytes done so far and in all. Returns 0 or the first error
  * (KV_CORRUPTION: kv_errmsg names the file and offset). */
@@ -271,6 +272,11 @@ typedef struct kv_stats {
     uint64_t sst_bytes_written;
     uint64_t trivial_moves; /* compactions that only moved a file down a level */
     uint64_t obsolete_files_deleted;
+    /* blob files (kv_cf_options.blob_min_size): bytes of records written by
+     * writes, files now, files deleted, garbage collections and the bytes
+     * they moved */
+    uint64_t blob_bytes_written, blob_files, blob_files_deleted, blob_gc_runs,
+        blob_gc_bytes_relocated;
 } kv_stats;
 
 void kv_get_stats(kv_db *db, kv_stats *out);

@@ -446,6 +446,31 @@ static void test_skipped_entries_not_checked(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* kv_verify_checksums reads every record of every blob file: damage in a
+ * record no index points to any more is found too, while reads succeed. */
+static void test_verify_checksums(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-verify");
+    kv_options o = blob_options();
+    o.blob_file_size = 64u << 20; /* one file */
+    kv_db *db = tdb_open(&o, dir);
+    put_all(db, 1, false);
+    assert_int_equal(kv_verify_checksums(db, NULL, NULL), 0);
+    put_all(db, 2, false); /* generation 1's records are garbage now */
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    tdb_close(db);
+    char *blob = tdb_newest_file(dir, ".blob");
+    tdb_flip_byte(blob, KV_BLOB_HEADER_SIZE + 200); /* the first record: generation 1 */
+    db = tdb_open(&o, dir);
+    expect_all(db, 2, false);
+    assert_int_equal(kv_verify_checksums(db, NULL, NULL), KV_CORRUPTION);
+    assert_non_null(strstr(kv_errmsg(), tdb_basename(blob)));
+    tdb_close(db);
+    free(blob);
+    kv_test_cleanup_dir(dir);
+}
+
 /* Users cannot write blob indexes themselves. */
 static void test_batch_with_index_refused(void **state)
 {
@@ -524,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_damage),
         cmocka_unit_test(test_power_cut),
         cmocka_unit_test(test_skipped_entries_not_checked),
+        cmocka_unit_test(test_verify_checksums),
         cmocka_unit_test(test_batch_with_index_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
