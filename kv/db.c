@@ -450,15 +450,22 @@ static int replay_wal(kv_db *db, uint64_t number, bool check_marker, kv_seq *rep
             *replayed_up_to = last;
         if (kv_write_batch_count(&batch) > 0 && last > kv_version_set_last_sequence(&db->versions))
             kv_version_set_publish_sequence(&db->versions, last);
-        for (size_t i = 0; i < db->num_cfs; i++) {
-            kv_cf *cf = db->cfs[i];
-            if (!cf->dropped &&
-                kv_memtable_memory_usage(cf->mem) >= cf->options.write_buffer_size) {
-                /* The rest of this WAL may hold newer entries of the family. */
-                kv_memtable_set_next_log_number(cf->mem, number);
-                kv_memtable_list_add(&cf->imm, cf->mem);
-                cf->mem = kv_memtable_create(db->next_memtable_id++);
-            }
+    }
+    /* Full memtables become immutable at the end of a WAL, never in its
+     * middle: a flush then says that the whole WAL is in tables (log number
+     * past it), and no entry of it is replayed again at the next open. A
+     * second replay of flushed entries could undo what happened to them
+     * since (a blob index into a file collected since, an entry a range
+     * tombstone deleted and compaction dropped with the tombstone). A WAL
+     * holds at most about one memtable of each family (every switch starts
+     * a new WAL), so this bounds the overshoot. */
+    for (size_t i = 0; i < db->num_cfs; i++) {
+        kv_cf *cf = db->cfs[i];
+        if (!cf->dropped && kv_memtable_num_entries(cf->mem) > 0 &&
+            kv_memtable_memory_usage(cf->mem) >= cf->options.write_buffer_size) {
+            kv_memtable_set_next_log_number(cf->mem, number + 1);
+            kv_memtable_list_add(&cf->imm, cf->mem);
+            cf->mem = kv_memtable_create(db->next_memtable_id++);
         }
     }
     uint64_t dropped = kv_log_reader_dropped_tail(reader);

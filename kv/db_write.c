@@ -392,7 +392,12 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
             size_t limit = (size_t)o->max_write_buffer_number - 1;
             size_t level0 = cf->current->num_files[0];
             uint64_t pending = compacting ? kv_compaction_pending_bytes(o, cf->current) : 0;
-            if (kv_memtable_memory_usage(cf->mem) >= o->write_buffer_size) {
+            /* An empty memtable is never switched: with a write buffer
+             * near the minimum its own overhead can pass the limit, and
+             * switching it would only make another. */
+            if (kv_memtable_memory_usage(cf->mem) >= o->write_buffer_size &&
+                (kv_memtable_num_entries(cf->mem) > 0 ||
+                 kv_memtable_num_range_deletes(cf->mem) > 0)) {
                 full = cf;
                 if (cf->imm.count >= limit) {
                     stopped = cf;

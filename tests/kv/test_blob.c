@@ -446,6 +446,60 @@ static void test_skipped_entries_not_checked(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* Recovery with a smaller write buffer: the replayed memtables fill in the
+ * middle of the WAL. Once they are flushed, no entry of that WAL may be
+ * replayed again: here its values' blob file is collected meanwhile, and a
+ * second replay would find them gone, end the WAL there and drop the WAL
+ * written after it (key "later"). */
+static void test_replay_after_collected(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-replay-twice");
+    kv_options o = blob_options();
+    o.cf.write_buffer_size = 4u << 20;
+    kv_db *db = tdb_open(&o, dir);
+    char key[32], value[VALUE_SIZE];
+    /* One write group: every key twice (half of the first blob file is
+     * garbage once flushed), then a second group in the next blob file. */
+    kv_write_batch *batch = kv_write_batch_create();
+    for (int round = 1; round <= 2; round++) {
+        for (int i = 0; i < NUM_KEYS; i++) {
+            key_of(i, key, sizeof(key));
+            fill(i, round, false, value);
+            kv_write_batch_put(batch, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+        }
+    }
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    kv_write_batch_clear(batch);
+    for (int i = 0; i < 20; i++) {
+        key_of(NUM_KEYS + i, key, sizeof(key));
+        fill(NUM_KEYS + i, 1, false, value);
+        kv_write_batch_put(batch, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    kv_write_batch_destroy(batch);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 2);
+    tdb_close(db);
+
+    o.cf.write_buffer_size = 16u << 10; /* the first group fills a memtable */
+    db = tdb_open(&o, dir);
+    for (int i = 0; i < 200 && atomic_load(&db->stats.blob_gc_runs) == 0; i++)
+        usleep(50000);
+    assert_true(atomic_load(&db->stats.blob_gc_runs) > 0);
+    tdb_put(db, kv_default_cf(db), "later", "in the next WAL");
+    tdb_close(db);
+
+    db = tdb_open(&o, dir);
+    tdb_expect(db, NULL, kv_default_cf(db), "later", "in the next WAL");
+    for (int i = 0; i < NUM_KEYS + 20; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, i < NUM_KEYS ? 2 : 1, false, value);
+        tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
 /* kv_verify_checksums reads every record of every blob file: damage in a
  * record no index points to any more is found too, while reads succeed. */
 static void test_verify_checksums(void **state)
@@ -550,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_power_cut),
         cmocka_unit_test(test_skipped_entries_not_checked),
         cmocka_unit_test(test_verify_checksums),
+        cmocka_unit_test(test_replay_after_collected),
         cmocka_unit_test(test_batch_with_index_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
