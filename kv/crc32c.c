@@ -3,7 +3,8 @@
  * checksum of every kv file. Two implementations that must agree bit for bit:
  *
  *  - hardware: the SSE4.2 crc32 instruction, 8 bytes per instruction, chosen
- *    once at run time when the CPU has it;
+ *    once at run time when the CPU has it; long inputs run three independent
+ *    instruction streams at once (see "Three streams" below);
  *  - portable: slicing-by-8 (eight 256-entry tables, 8 bytes per step).
  *
  * Both use the usual convention: the register starts at ~0 and the result is
@@ -84,7 +85,112 @@ uint32_t kv_crc32c_extend_portable(uint32_t crc, const void *data, size_t n)
 }
 
 #ifdef KV_CRC32C_HAVE_SSE42
-/* Only called after __builtin_cpu_supports("sse4.2") said yes. */
+#if defined(__x86_64__)
+/*
+ * Three streams. The crc32 instruction has a latency of three cycles but
+ * can start one per cycle, so a single chain of crc32q uses a third of it.
+ * A long input is therefore cut into rounds of three adjacent chunks A, B,
+ * C of `chunk` bytes each, crc'd as three independent chains, and the
+ * three registers are combined.
+ *
+ * Why combining works. Let R(s, M) be the raw register (no inversions)
+ * after feeding message M to a register that starts at s. R is linear over
+ * GF(2) in (s, M), so R(s, M) = R(s, 0^|M|) ^ R(0, M); and feeding a zero
+ * byte multiplies the register by x^8 modulo P, so R(s, 0^n) = s * x^(8n)
+ * mod P. Hence, with |A| = |B| = |C| = chunk and K = x^(8 chunk) mod P:
+ *
+ *   R(s, A || B || C) = ((R(s, A) * K ^ R(0, B)) * K) ^ R(0, C)
+ *
+ * The first chain starts at s, the other two at 0. Multiplying a 32-bit
+ * register by the constant K is linear in the register, so it is the XOR
+ * of four lookups, one per byte, in tables of (byte << 8i) * K mod P built
+ * once at start-up. Two chunk lengths keep both the combining cost small
+ * for long inputs and the single-chain remainder short for medium ones.
+ */
+enum { CRC_LONG_CHUNK = 2048, CRC_SHORT_CHUNK = 256 };
+
+/* Multiplication by x^(8 chunk) mod P: table[i][byte] is (byte << 8i)
+ * times that constant. */
+typedef struct crc_shift_table {
+    uint32_t table[4][256];
+} crc_shift_table;
+static crc_shift_table crc_shift_long, crc_shift_short;
+
+/* a * b mod P, both in the reflected representation the crc uses (bit 31
+ * holds the coefficient of x^0, bit 0 that of x^31). */
+static uint32_t multiply_mod_p(uint32_t a, uint32_t b)
+{
+    uint32_t product = 0;
+    for (uint32_t coefficient = 0x80000000u; coefficient != 0; coefficient >>= 1) {
+        if (a & coefficient)
+            product ^= b;
+        b = (b >> 1) ^ ((b & 1) ? CRC32C_POLY : 0); /* b *= x */
+    }
+    return product;
+}
+
+/* x^(8n) mod P, by square and multiply. */
+static uint32_t x_pow_8n_mod_p(size_t n)
+{
+    uint32_t result = 0x80000000u; /* x^0 */
+    uint32_t power = 0x00800000u;  /* x^8 */
+    for (; n > 0; n >>= 1) {
+        if (n & 1)
+            result = multiply_mod_p(result, power);
+        power = multiply_mod_p(power, power);
+    }
+    return result;
+}
+
+static void crc_shift_table_init(crc_shift_table *shift, size_t chunk)
+{
+    uint32_t factor = x_pow_8n_mod_p(chunk);
+    for (int i = 0; i < 4; i++)
+        for (uint32_t byte = 0; byte < 256; byte++)
+            shift->table[i][byte] = multiply_mod_p(byte << (8 * i), factor);
+}
+
+/* The register crc advanced over the table's chunk of zero bytes. */
+static inline uint32_t crc_shift(const crc_shift_table *shift, uint32_t crc)
+{
+    return shift->table[0][crc & 0xff] ^ shift->table[1][(crc >> 8) & 0xff] ^
+           shift->table[2][(crc >> 16) & 0xff] ^ shift->table[3][crc >> 24];
+}
+
+/* Feeds *data (8-aligned) to the raw register crc in rounds of three
+ * chunks while at least one round is left; advances *data and *n past
+ * what it consumed. `chunk` is a multiple of 8. */
+__attribute__((target("sse4.2"))) static uint64_t crc32c_rounds_sse42(uint64_t crc,
+                                                                      const unsigned char **data,
+                                                                      size_t *n, size_t chunk,
+                                                                      const crc_shift_table *shift)
+{
+    const unsigned char *p = *data;
+    size_t left = *n;
+    while (left >= 3 * chunk) {
+        uint64_t a = crc, b = 0, c = 0;
+        for (const unsigned char *end = p + chunk; p < end; p += 8) {
+            uint64_t word_a, word_b, word_c;
+            memcpy(&word_a, p, sizeof(word_a));
+            memcpy(&word_b, p + chunk, sizeof(word_b));
+            memcpy(&word_c, p + 2 * chunk, sizeof(word_c));
+            a = _mm_crc32_u64(a, word_a);
+            b = _mm_crc32_u64(b, word_b);
+            c = _mm_crc32_u64(c, word_c);
+        }
+        crc = crc_shift(shift, (uint32_t)a) ^ (uint32_t)b;
+        crc = crc_shift(shift, (uint32_t)crc) ^ (uint32_t)c;
+        p += 2 * chunk;
+        left -= 3 * chunk;
+    }
+    *data = p;
+    *n = left;
+    return crc;
+}
+#endif
+
+/* Only called after __builtin_cpu_supports("sse4.2") said yes (and, on
+ * x86-64, after crc_impl_choose built the shift tables). */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_extend_sse42(uint32_t crc,
                                                                       const void *data, size_t n)
 {
@@ -97,6 +203,10 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_extend_sse42(uint32_t c
     }
 #if defined(__x86_64__)
     uint64_t l64 = l;
+    if (n >= 3 * CRC_SHORT_CHUNK) {
+        l64 = crc32c_rounds_sse42(l64, &p, &n, CRC_LONG_CHUNK, &crc_shift_long);
+        l64 = crc32c_rounds_sse42(l64, &p, &n, CRC_SHORT_CHUNK, &crc_shift_short);
+    }
     while (n >= 8) {
         uint64_t word;
         memcpy(&word, p, sizeof(word));
@@ -130,8 +240,13 @@ static void crc_impl_choose(void)
     crc_extend_impl = kv_crc32c_extend_portable;
 #ifdef KV_CRC32C_HAVE_SSE42
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse4.2"))
+    if (__builtin_cpu_supports("sse4.2")) {
+#if defined(__x86_64__)
+        crc_shift_table_init(&crc_shift_long, CRC_LONG_CHUNK);
+        crc_shift_table_init(&crc_shift_short, CRC_SHORT_CHUNK);
+#endif
         crc_extend_impl = crc32c_extend_sse42;
+    }
 #endif
 }
 

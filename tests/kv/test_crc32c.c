@@ -1,6 +1,7 @@
 /*
  * test_crc32c.c — CRC-32C: standard vectors, extension, agreement of the
- * hardware and portable paths, and masking.
+ * hardware (single- and three-stream) and portable paths with each other
+ * and with a bit-at-a-time reference, and masking.
  */
 #include "testutil.h"
 
@@ -111,6 +112,135 @@ static void test_hardware_matches_portable(void **state)
     free(buf);
 }
 
+/* CRC-32C straight from its definition, one bit at a time: slow, but
+ * shares nothing with either implementation under test. */
+static uint32_t reference_crc32c(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    uint32_t reg = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        reg ^= p[i];
+        for (int bit = 0; bit < 8; bit++)
+            reg = (reg >> 1) ^ ((reg & 1) ? 0x82f63b78u : 0);
+    }
+    return ~reg;
+}
+
+/* Fills buf with a fixed pattern whose crcs were computed elsewhere (a
+ * table-driven Python implementation). */
+static void fill_pattern(unsigned char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 7 + (i >> 11));
+}
+
+/* Check values of long inputs, which go through the three-stream path. */
+static void test_long_known_vectors(void **state)
+{
+    (void)state;
+    enum { MIB = 1 << 20 };
+    unsigned char *buf = malloc(MIB);
+    assert_non_null(buf);
+    memset(buf, 0, MIB);
+    assert_int_equal(kv_crc32c(buf, MIB), 0x14298c12);
+    assert_int_equal(kv_crc32c_extend_portable(0, buf, MIB), 0x14298c12);
+    fill_pattern(buf, MIB);
+    assert_int_equal(kv_crc32c(buf, MIB), 0x513fd0bd);
+    assert_int_equal(kv_crc32c_extend_portable(0, buf, MIB), 0x513fd0bd);
+    assert_int_equal(kv_crc32c(buf, 10000), 0x0915b2c3);
+    assert_int_equal(kv_crc32c_extend_portable(0, buf, 10000), 0x0915b2c3);
+    assert_int_equal(reference_crc32c(0, buf, 10000), 0x0915b2c3);
+    free(buf);
+}
+
+/* The crc of buf computed whole by both paths, and by the hardware path
+ * extended in three pieces cut at random points, all agree with `expect`.
+ * Returns false (after printing what differed) if not. */
+static bool all_paths_agree(kv_test_rng *rng, uint32_t seed_crc, const char *buf, size_t len,
+                            size_t offset, uint32_t expect)
+{
+    uint32_t hw = kv_crc32c_extend(seed_crc, buf, len);
+    uint32_t sw = kv_crc32c_extend_portable(seed_crc, buf, len);
+    size_t cut1 = (size_t)kv_test_rng_uniform(rng, len + 1);
+    size_t cut2 = cut1 + (size_t)kv_test_rng_uniform(rng, len - cut1 + 1);
+    uint32_t pieces = kv_crc32c_extend(seed_crc, buf, cut1);
+    pieces = kv_crc32c_extend(pieces, buf + cut1, cut2 - cut1);
+    pieces = kv_crc32c_extend(pieces, buf + cut2, len - cut2);
+    if (hw == expect && sw == expect && pieces == expect)
+        return true;
+    fprintf(stderr,
+            "len %zu offset %zu seed %08x: expected %08x, hardware %08x, portable %08x, "
+            "pieces %zu+%zu+%zu %08x\n",
+            len, offset, seed_crc, expect, hw, sw, cut1, cut2 - cut1, len - cut2, pieces);
+    return false;
+}
+
+/* Every length 0..4096 at every alignment 0..15: the hardware path (one
+ * stream below its three-stream threshold, three streams and a tail
+ * above it), the portable path and piecewise extension agree. */
+static void test_every_length_every_alignment(void **state)
+{
+    (void)state;
+    if (!kv_crc32c_hardware())
+        print_message("note: CPU lacks SSE4.2; kv_crc32c_extend is the portable path\n");
+    enum { MAX_LEN = 4096, ALIGNMENTS = 16 };
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(3));
+    char *buf = malloc(MAX_LEN + 64);
+    assert_non_null(buf);
+    kv_test_rng_bytes(&rng, buf, MAX_LEN + 64);
+    size_t failures = 0;
+    for (size_t offset = 0; offset < ALIGNMENTS; offset++) {
+        for (size_t len = 0; len <= MAX_LEN; len++) {
+            uint32_t seed_crc = len % 3 == 0 ? 0 : (uint32_t)kv_test_rng_next(&rng);
+            uint32_t expect = kv_crc32c_extend_portable(seed_crc, buf + offset, len);
+            if (len % 64 == 0)
+                assert_int_equal(reference_crc32c(seed_crc, buf + offset, len), expect);
+            if (!all_paths_agree(&rng, seed_crc, buf + offset, len, offset, expect) &&
+                ++failures >= 10)
+                fail();
+        }
+    }
+    assert_int_equal(failures, 0);
+    free(buf);
+}
+
+/* Long inputs, at every alignment: lengths around the edges of the
+ * three-stream rounds (multiples of 3 x 256 and 3 x 2048 bytes, give or
+ * take), and large ones, against the bit-at-a-time reference. */
+static void test_long_inputs(void **state)
+{
+    (void)state;
+    static const size_t lengths[] = {
+        767,   768,   769,   775,   776,   1535,    1536,          1537,    6143,           6144,
+        6145,  6151,  6912,  6913,  7679,  7680,    12288,         12289,   16384,          32761,
+        32768, 65536, 65543, 98304, 99999, 1 << 18, (1 << 20) - 1, 1 << 20, (1 << 20) + 13,
+    };
+    enum { MAX_LEN = (1 << 20) + 13, ALIGNMENTS = 16 };
+    kv_test_rng rng;
+    kv_test_rng_init(&rng, kv_test_seed(77));
+    char *buf = malloc(MAX_LEN + 64);
+    assert_non_null(buf);
+    kv_test_rng_bytes(&rng, buf, MAX_LEN + 64);
+    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        size_t len = lengths[i];
+        uint32_t seed_crc = (uint32_t)kv_test_rng_next(&rng);
+        uint32_t reference[2] = {reference_crc32c(0, buf, len),
+                                 reference_crc32c(seed_crc, buf, len)};
+        /* Each step moves the data one byte up: the same bytes at every
+         * alignment. */
+        for (size_t offset = 0; offset < ALIGNMENTS; offset++) {
+            if (offset > 0)
+                memmove(buf + offset, buf + offset - 1, len);
+            for (int seeded = 0; seeded < 2; seeded++)
+                assert_true(all_paths_agree(&rng, seeded ? seed_crc : 0, buf + offset, len, offset,
+                                            reference[seeded]));
+        }
+        kv_test_rng_bytes(&rng, buf, MAX_LEN + 64);
+    }
+    free(buf);
+}
+
 /* A single flipped bit changes the crc (CRCs detect all 1-bit errors). */
 static void test_detects_bit_flips(void **state)
 {
@@ -160,6 +290,9 @@ int main(void)
         cmocka_unit_test(test_iscsi_pdu),
         cmocka_unit_test(test_extend_equals_whole),
         cmocka_unit_test(test_hardware_matches_portable),
+        cmocka_unit_test(test_long_known_vectors),
+        cmocka_unit_test(test_every_length_every_alignment),
+        cmocka_unit_test(test_long_inputs),
         cmocka_unit_test(test_detects_bit_flips),
         cmocka_unit_test(test_mask),
     };
