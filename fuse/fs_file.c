@@ -23,6 +23,9 @@
  */
 #include "fs_impl.h"
 
+#include "write_batch.h"
+
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -400,6 +403,25 @@ static int write_blocks(struct fs *fs, kv_write_batch *batch, uint64_t ino, stru
     return rc;
 }
 
+/* Reserves room in batch for everything fs_write may put in it for a write
+ * of size bytes (size > 0) at offset: a record per block touched, each at
+ * most a block, the inode record and the deletion of a capability. A 1 MiB
+ * write is 256 block records; grown on demand, the buffer would be
+ * reallocated a dozen times, copying about as many bytes again as the data
+ * itself. Returns the bytes reserved, an upper bound of the batch's size. */
+static size_t reserve_write_batch(const struct fs *fs, kv_write_batch *batch, uint64_t offset,
+                                  size_t size)
+{
+    const uint64_t bs = fs->block_size;
+    uint64_t blocks = (offset + size - 1) / bs - offset / bs + 1;
+    size_t bytes = KV_WRITE_BATCH_HEADER +
+                   (size_t)blocks * kv_write_batch_put_record_max(FS_DATA_KEY_LEN, bs) +
+                   kv_write_batch_put_record_max(FS_INODE_KEY_LEN, FS_INODE_LEN) +
+                   kv_write_batch_put_record_max(FS_KEY_MAX, 0);
+    kv_buf_reserve(&batch->rep, bytes);
+    return bytes;
+}
+
 ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
                  int flags)
 {
@@ -427,6 +449,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
         size = SSIZE_MAX;
     struct fs_inode before = inode;
     kv_write_batch *batch = kv_write_batch_create();
+    size_t reserved = reserve_write_batch(fs, batch, offset, size);
     rc = write_blocks(fs, batch, ino, &inode, offset, buf, size);
     if (rc == 0 && !(flags & FS_WRITE_WRITEBACK))
         rc = fs_batch_drop_capability(fs, batch, ino, &inode);
@@ -441,8 +464,10 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
          * leaves the record as it is: the batch is the data alone. */
         if (memcmp(&before, &inode, sizeof(inode)) != 0)
             fs_batch_put_inode(fs, batch, ino, &inode);
+        assert(kv_write_batch_size(batch) <= reserved);
         rc = fs_commit(fs, batch);
     }
+    (void)reserved;
     if (rc == 0)
         fs_inode_cached(fs, ino, &inode);
     fs_unlock_inode(fs, ino);

@@ -962,7 +962,7 @@ int kv_put(kv_db *db, const kv_write_options *wo, kv_cf *cf, const void *key, si
     /* Room for the whole record at once: no regrowing copies of a large
      * value. */
     kv_buf_reserve(&batch.rep,
-                   KV_WRITE_BATCH_HEADER + 1 + 3 * KV_MAX_VARINT32_LENGTH + key_len + value_len);
+                   KV_WRITE_BATCH_HEADER + kv_write_batch_put_record_max(key_len, value_len));
     kv_write_batch_put(&batch, cf, key, key_len, value, value_len);
     return write_single(db, wo, &batch);
 }

@@ -18,6 +18,7 @@
 #ifndef KV_WRITE_BATCH_H
 #define KV_WRITE_BATCH_H
 
+#include "coding.h"
 #include "dbformat.h"
 #include "kv.h"
 
@@ -37,6 +38,15 @@ enum kv_batch_tag {
 struct kv_write_batch {
     kv_buf rep; /* always at least KV_WRITE_BATCH_HEADER bytes */
 };
+
+/* The most bytes a put record of a key and a value of these sizes takes
+ * (tag, family id, two lengths, the bytes): what to kv_buf_reserve on rep
+ * so that filling a batch with large values never regrows and recopies
+ * it. */
+static inline size_t kv_write_batch_put_record_max(size_t key_len, size_t value_len)
+{
+    return 1 + 3 * KV_MAX_VARINT32_LENGTH + key_len + value_len;
+}
 
 /* In-place init/free for batches embedded in other structs. */
 void kv_write_batch_init(kv_write_batch *batch);
