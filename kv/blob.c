@@ -340,17 +340,6 @@ static int parse_at(kv_slice record, const kv_blob_ref *ref, kv_slice key, kv_sl
     return kv_blob_record_parse(record, key, name, ref->offset, value);
 }
 
-uint64_t *kv_blob_set_numbers(kv_blob_set *set, size_t *count)
-{
-    pthread_mutex_lock(&set->mutex);
-    uint64_t *numbers = kv_malloc((set->count ? set->count : 1) * sizeof(*numbers));
-    for (size_t i = 0; i < set->count; i++)
-        numbers[i] = set->files[i]->number;
-    *count = set->count;
-    pthread_mutex_unlock(&set->mutex);
-    return numbers;
-}
-
 static bool all_zeros(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)

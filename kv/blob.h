@@ -69,6 +69,7 @@ typedef struct kv_blob_file {
      * or not known yet); garbage collection compares the bytes tables
      * still point to with it. */
     _Atomic uint64_t size;
+    atomic_bool gc_failed; /* a collection of it failed: not tried again */
 } kv_blob_file;
 
 void kv_blob_file_ref(kv_blob_file *f);
@@ -135,8 +136,6 @@ uint64_t *kv_blob_set_take_unused(kv_blob_set *set, uint64_t keep, size_t *count
  * append) end the file. *bytes = the file's size. KV_CORRUPTION naming the
  * file and offset. */
 int kv_blob_set_verify_file(kv_blob_set *set, uint64_t number, uint64_t *bytes);
-/* The registered numbers, ascending (malloc'd). */
-uint64_t *kv_blob_set_numbers(kv_blob_set *set, size_t *count);
 /* Number of registered files and the largest number (0 if none). */
 size_t kv_blob_set_count(kv_blob_set *set, uint64_t *largest);
 

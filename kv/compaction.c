@@ -329,7 +329,8 @@ static blob_usage *usage_of(blob_usage **usage, size_t *count, uint64_t number)
 
 kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
 {
-    if (!db->blobs_enabled)
+    /* Files may exist with separation off now (-o no_blob_files). */
+    if (kv_blob_set_count(&db->blobs, NULL) == 0)
         return NULL;
     blob_usage *usage = NULL;
     size_t count = 0;
@@ -379,8 +380,9 @@ kv_compaction *kv_compaction_pick_blob_gc(kv_db *db)
             continue;
         kv_blob_file *f = kv_blob_set_get(&db->blobs, u->number);
         uint64_t size = atomic_load(&f->size);
+        bool failed = atomic_load(&f->gc_failed);
         kv_blob_file_unref(f);
-        if (size <= KV_BLOB_HEADER_SIZE)
+        if (size <= KV_BLOB_HEADER_SIZE || failed)
             continue;
         double garbage = 1.0 - (double)u->live / (double)(size - KV_BLOB_HEADER_SIZE);
         if (garbage >= best) {

@@ -543,6 +543,18 @@ static int recover_files(kv_db *db)
             db->blobs_checked_at_replay = true;
         }
     }
+    /* Blob files are synced before any WAL that points into them is
+     * replayed (and synced as read): a WAL record that survives must keep
+     * its value, though the process that wrote both did not sync them. */
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        uint64_t number;
+        enum kv_file_type type;
+        if (kv_parse_file_name(names[i], &number, &type) && type == KV_FILE_BLOB) {
+            char *path = kv_blob_file_name(db->path, number);
+            rc = kv_env_sync_file(db->env, path);
+            free(path);
+        }
+    }
     /* Every file a version names must be there. */
     for (size_t c = 0; c < db->num_cfs && rc == 0; c++) {
         kv_version *v = db->cfs[c]->current;

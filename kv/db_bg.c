@@ -174,6 +174,7 @@ static void *compaction_thread(void *arg)
             continue;
         }
         if (gc != NULL) {
+            uint64_t gc_victim = gc->relocate_blob;
             cf = gc->cf;
             cf->compaction_running = true;
             db->bg_compactions_running++;
@@ -181,10 +182,16 @@ static void *compaction_thread(void *arg)
             kv_compaction_free(gc);
             db->bg_compactions_running--;
             cf->compaction_running = false;
-            if (rc == KV_NO_SPACE)
+            if (rc == KV_NO_SPACE) {
                 db->compaction_paused_until = kv_env_now_micros() + 1000000;
-            else if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped)
-                kv_db_set_bg_error(db, rc);
+            } else if (rc != 0 && rc != KV_SHUTDOWN && !cf->dropped) {
+                /* Nothing changed (a failed compaction installs nothing);
+                 * a damaged value in the file stays an EIO for its reads
+                 * rather than stop every write. The file is left alone. */
+                kv_blob_file *f = kv_blob_set_get(&db->blobs, gc_victim);
+                atomic_store(&f->gc_failed, true);
+                kv_blob_file_unref(f);
+            }
             pthread_cond_broadcast(&db->bg_cv);
             continue;
         }

@@ -432,9 +432,28 @@ int kv_verify_checksums(kv_db *db, kv_verify_progress progress, void *arg)
         }
     }
     pthread_mutex_unlock(&db->mutex);
-    /* Blob files are counted by their size on disk. */
-    size_t num_blobs;
-    uint64_t *blobs = kv_blob_set_numbers(&db->blobs, &num_blobs);
+    /* The blob files the pinned tables point into (they keep them), counted
+     * by their size on disk; files no table points to are garbage, and a
+     * file being written by a compaction is not complete yet. */
+    size_t num_blobs = 0;
+    uint64_t *blobs = NULL;
+    for (size_t i = 0; i < count; i++) {
+        for (int level = 0; versions[i] != NULL && level < KV_NUM_LEVELS; level++) {
+            for (size_t f = 0; f < versions[i]->num_files[level]; f++) {
+                const kv_file_meta *meta = versions[i]->files[level][f];
+                for (size_t l = 0; l < meta->num_blob_links; l++) {
+                    uint64_t number = meta->blob_links[l].number;
+                    bool seen = false;
+                    for (size_t k = 0; k < num_blobs && !seen; k++)
+                        seen = blobs[k] == number;
+                    if (!seen) {
+                        blobs = kv_realloc(blobs, (num_blobs + 1) * sizeof(*blobs));
+                        blobs[num_blobs++] = number;
+                    }
+                }
+            }
+        }
+    }
     files_total += num_blobs;
     for (size_t i = 0; i < num_blobs; i++) {
         char *path = kv_blob_file_name(db->path, blobs[i]);

@@ -73,6 +73,13 @@ static void note_sync_failure(kv_db *db)
  * wal_sync_mutex, not the mutex. */
 static int sync_blob_files(kv_db *db)
 {
+    /* The file being written is noted first: if the leader closes it
+     * meanwhile, it is in the list drained next. */
+    pthread_mutex_lock(&db->mutex);
+    uint64_t number = db->blob_active != NULL ? db->blob_active->number : 0;
+    uint64_t handed = atomic_load(&db->blob_handed_size);
+    bool needed = number != 0 && handed > db->blob_synced_size;
+    pthread_mutex_unlock(&db->mutex);
     for (;;) {
         pthread_mutex_lock(&db->mutex);
         kv_writable *file = NULL;
@@ -97,15 +104,13 @@ static int sync_blob_files(kv_db *db)
         }
         kv_writable_close(file);
     }
-    pthread_mutex_lock(&db->mutex);
-    uint64_t number = db->blob_active != NULL ? db->blob_active->number : 0;
-    uint64_t handed = atomic_load(&db->blob_handed_size);
-    bool needed = number != 0 && handed > db->blob_synced_size;
-    pthread_mutex_unlock(&db->mutex);
     if (!needed)
         return 0;
     char *path = kv_blob_file_name(db->path, number);
     int rc = kv_env_sync_file(db->env, path);
+    /* Deleted since (collected: nothing points into it) needs no sync. */
+    if (rc != 0 && !kv_env_file_exists(path))
+        rc = 0;
     free(path);
     pthread_mutex_lock(&db->mutex);
     if (rc != 0) {
@@ -592,6 +597,33 @@ static int rotate_blob_file(kv_db *db)
     return 0;
 }
 
+/* Closes the file being written: it joins the closed files waiting for a
+ * sync, and the next large write starts a new one. Called by the leader,
+ * without the mutex (seal_blob_op below is the same with it held). */
+static void seal_blob_file_now(kv_db *db, const char *why)
+{
+    pthread_mutex_lock(&db->mutex);
+    kv_writable *old = db->blob_writer;
+    kv_blob_file *object = db->blob_active;
+    if (old == NULL) {
+        pthread_mutex_unlock(&db->mutex);
+        return;
+    }
+    atomic_store(&object->size, old->size);
+    db->blob_writer = NULL;
+    db->blob_active = NULL;
+    if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
+        db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
+        db->unsynced_blobs =
+            kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
+    }
+    db->unsynced_blobs[db->num_unsynced_blobs++] = old;
+    pthread_mutex_unlock(&db->mutex);
+    kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob sealed: %s", object->number,
+                       why);
+    kv_blob_file_unref(object);
+}
+
 static int seal_blob_op(kv_db *db, void *arg)
 {
     (void)arg;
@@ -697,22 +729,16 @@ static int separate_blobs(kv_db *db, kv_write_batch *group, kv_write_batch **out
         *out = separated;
         return 0;
     }
-    /* Cut what may have reached the file, so that the next group appends
-     * where its indexes will say; failing that, start a new file. */
+    /* The file may hold part of the group's records now (nothing points
+     * to them): it is closed as it is, to be synced with the others (the
+     * records before it are in use), and the next group starts a new file
+     * rather than write behind the failed part. */
     char message[512];
     kv_error_copy(message, sizeof(message));
     kv_buf_clear(&file->buffer);
-    if (file->flushed > good_size && kv_env_truncate(db->env, file->path, good_size) != 0) {
-        pthread_mutex_lock(&db->mutex);
-        db->blob_writer = NULL;
-        kv_blob_file *object = db->blob_active;
-        db->blob_active = NULL;
-        pthread_mutex_unlock(&db->mutex);
-        kv_writable_close(file);
-        kv_blob_file_unref(object);
-    } else {
-        file->size = file->flushed = good_size < file->flushed ? good_size : file->flushed;
-    }
+    file->size = file->flushed;
+    (void)good_size;
+    seal_blob_file_now(db, "an append failed");
     return kv_error(rc, "%s", message);
 }
 

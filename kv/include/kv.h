@@ -237,7 +237,8 @@ int kv_compact_range(kv_db *db, kv_cf *cf, const void *begin, size_t begin_len, 
 /* Reads every block of every live SST file of every family and checks its
  * checksum (data, index, filter, properties and range-deletion blocks), as
  * RocksDB's VerifyChecksum does, then every record of every blob file
- * (counted as files too); the WAL and MANIFEST were checked when the
+ * those tables point into (counted as files too; garbage records
+ * included); the WAL and MANIFEST were checked when the
  * database opened. progress (may be NULL) is called after each file with
  * files and bytes done so far and in all. Returns 0 or the first error
  * (KV_CORRUPTION: kv_errmsg names the file and offset). */

@@ -511,17 +511,74 @@ static void test_verify_checksums(void **state)
     kv_db *db = tdb_open(&o, dir);
     put_all(db, 1, false);
     assert_int_equal(kv_verify_checksums(db, NULL, NULL), 0);
-    put_all(db, 2, false); /* generation 1's records are garbage now */
+    /* A third of the keys again: their first records are garbage (too
+     * little for garbage collection to move the rest). */
+    char key[32], value[VALUE_SIZE];
+    for (int i = 0; i < NUM_KEYS / 3; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 2, false, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
     assert_int_equal(kv_flush(db, NULL, true), 0);
     tdb_close(db);
     char *blob = tdb_newest_file(dir, ".blob");
-    tdb_flip_byte(blob, KV_BLOB_HEADER_SIZE + 200); /* the first record: generation 1 */
+    tdb_flip_byte(blob, KV_BLOB_HEADER_SIZE + 200); /* the first record: key 0, generation 1 */
     db = tdb_open(&o, dir);
-    expect_all(db, 2, false);
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, i < NUM_KEYS / 3 ? 2 : 1, false, value);
+        tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
     assert_int_equal(kv_verify_checksums(db, NULL, NULL), KV_CORRUPTION);
     assert_non_null(strstr(kv_errmsg(), tdb_basename(blob)));
     tdb_close(db);
     free(blob);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A full disk during a blob append fails that write only; the file is
+ * left as it is (closed) and the next write starts a new one; everything
+ * acknowledged reads back, before and after reopening. */
+static void test_append_fails_for_space(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-no-space");
+    kv_env *env = kv_env_fault_create();
+    kv_options o = blob_options();
+    o.env = env;
+    kv_db *db = tdb_open(&o, dir);
+    char key[32], value[VALUE_SIZE];
+    for (int i = 0; i < 10; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
+    kv_env_fault_set_space_budget(env, 1000);
+    key_of(10, key, sizeof(key));
+    fill(10, 1, false, value);
+    assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                     KV_NO_SPACE);
+    kv_env_fault_set_space_budget(env, UINT64_MAX);
+    for (int i = 10; i < 20; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
+                         0);
+    }
+    assert_int_equal(tdb_count_files(dir, ".blob"), 2);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 20; i++) {
+            key_of(i, key, sizeof(key));
+            fill(i, 1, false, value);
+            tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+        }
+        tdb_close(db);
+        if (round == 0)
+            db = tdb_open(&o, dir);
+    }
+    kv_env_fault_destroy(env);
     kv_test_cleanup_dir(dir);
 }
 
@@ -605,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_skipped_entries_not_checked),
         cmocka_unit_test(test_verify_checksums),
         cmocka_unit_test(test_replay_after_collected),
+        cmocka_unit_test(test_append_fails_for_space),
         cmocka_unit_test(test_batch_with_index_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
