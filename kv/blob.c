@@ -116,12 +116,6 @@ void kv_blob_links_add(kv_blob_link **links, size_t *count, uint64_t number, uin
     (*count)++;
 }
 
-void kv_blob_readahead_free(kv_blob_readahead *ra)
-{
-    kv_buf_free(&ra->buf);
-    ra->file = 0;
-}
-
 /* ---- the set ---- */
 
 void kv_blob_set_init(kv_blob_set *set, kv_env *env, const char *dbpath)
@@ -248,13 +242,19 @@ uint64_t *kv_blob_set_take_unused(kv_blob_set *set, uint64_t keep, size_t *count
 
 /* An open reader of blob file `number` (slot index in *slot, -1 when the
  * file had to be opened outside the cache, which the caller then closes). */
-static int acquire_reader(kv_blob_set *set, uint64_t number, kv_random **file, int *slot)
+static int acquire_reader(kv_blob_set *set, uint64_t number, uint64_t min_size, kv_random **file,
+                          int *slot)
 {
     pthread_mutex_lock(&set->mutex);
     set->clock++;
     int victim = -1;
     for (int i = 0; i < KV_BLOB_READERS; i++) {
         kv_blob_reader *r = &set->readers[i];
+        if (r->number == number && !r->deleted && r->file->size < min_size && r->users == 0) {
+            /* Opened (and mapped) when the file was shorter: reopen. */
+            kv_random_close(r->file);
+            memset(r, 0, sizeof(*r));
+        }
         if (r->number == number && !r->deleted) {
             r->users++;
             r->last_use = set->clock;
@@ -312,7 +312,7 @@ static int read_bytes(kv_blob_set *set, uint64_t number, uint64_t offset, size_t
 {
     kv_random *file;
     int slot;
-    int rc = acquire_reader(set, number, &file, &slot);
+    int rc = acquire_reader(set, number, 0, &file, &slot);
     if (rc != 0)
         return rc;
     kv_buf_resize(dst, n);
@@ -422,9 +422,39 @@ int kv_blob_set_read(kv_blob_set *set, const kv_blob_ref *ref, kv_slice key, kv_
     return rc;
 }
 
+void kv_blob_readahead_free(kv_blob_set *set, kv_blob_readahead *ra)
+{
+    if (ra->held != NULL)
+        release_reader(set, ra->held, ra->held_slot);
+    ra->held = NULL;
+    kv_buf_free(&ra->buf);
+    ra->file = 0;
+}
+
 int kv_blob_set_read_ahead(kv_blob_set *set, const kv_blob_ref *ref, kv_slice key,
                            kv_blob_readahead *ra, kv_slice *value)
 {
+    /* In place, from the mapping of the file read last or of this one. */
+    uint64_t end = ref->offset + ref->size;
+    if (ra->held != NULL && (ra->held_number != ref->file || ra->held->size < end)) {
+        release_reader(set, ra->held, ra->held_slot);
+        ra->held = NULL;
+    }
+    if (ra->held == NULL && acquire_reader(set, ref->file, end, &ra->held, &ra->held_slot) == 0) {
+        ra->held_number = ref->file;
+        ra->released = 0;
+    }
+    if (ra->held != NULL && ra->held->map != NULL && end <= ra->held->size) {
+        /* Hand back the pages a sequential reader has left behind, so that
+         * they do not stay counted in the process's resident memory. */
+        if (ref->offset >= ra->released + (4u << 20)) {
+            kv_random_release_pages(ra->held, ra->released, ref->offset);
+            ra->released = ref->offset;
+        }
+        kv_slice record = kv_slice_make(ra->held->map + ref->offset, ref->size);
+        return parse_at(record, ref, key, value);
+    }
+
     bool inside = ra->file == ref->file && ref->offset >= ra->offset &&
                   ref->offset + ref->size <= ra->offset + ra->buf.size;
     bool sequential = ra->last_file == ref->file && ra->last_end == ref->offset;

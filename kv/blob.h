@@ -96,8 +96,15 @@ typedef struct kv_blob_readahead {
     kv_buf buf;
     uint64_t last_file, last_end; /* the record read last */
     size_t window;
+    /* The open (memory-mapped) blob file read last, held between calls:
+     * records inside its mapping are read in place, and the pages behind
+     * a sequential reader are handed back (kv_random_release_pages). */
+    struct kv_random *held;
+    int held_slot;
+    uint64_t held_number, released;
 } kv_blob_readahead;
-void kv_blob_readahead_free(kv_blob_readahead *ra);
+struct kv_blob_set;
+void kv_blob_readahead_free(struct kv_blob_set *set, kv_blob_readahead *ra);
 
 #define KV_BLOB_READERS 64 /* open blob files kept for reading */
 #define KV_BLOB_READAHEAD (256u << 10)

@@ -294,7 +294,7 @@ void kv_iterator_destroy(kv_iterator *it)
     kv_superversion_unref(it->sv);
     kv_buf_free(&it->saved_key);
     kv_buf_free(&it->saved_value);
-    kv_blob_readahead_free(&it->readahead);
+    kv_blob_readahead_free(&it->db->blobs, &it->readahead);
     free(it);
 }
 

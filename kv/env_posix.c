@@ -137,9 +137,13 @@ static int posix_new_random(kv_env *env, const char *path, kv_random **out)
     file->size = (uint64_t)st.st_size;
     /* Map immutable table files (as LevelDB does): reads then cost no
      * system call and no copy out of the page cache. The table cache
-     * bounds how many are mapped at once. */
+     * bounds how many are mapped at once. Blob files are mapped too, as
+     * far as they go at open (they only grow; blob.c reads what lies
+     * beyond with pread). */
     size_t len = strlen(path);
-    if (file->size > 0 && len > 4 && strcmp(path + len - 4, ".sst") == 0) {
+    bool table = len > 4 && strcmp(path + len - 4, ".sst") == 0;
+    bool blob = len > 5 && strcmp(path + len - 5, ".blob") == 0;
+    if (file->size > 0 && (table || blob)) {
         void *map = mmap(NULL, (size_t)file->size, PROT_READ, MAP_SHARED, fd, 0);
         if (map != MAP_FAILED)
             file->map = map;
@@ -347,8 +351,7 @@ int kv_writable_sync(kv_writable *file)
 
 int kv_writable_prezero(kv_writable *file, uint64_t end)
 {
-    if (file->env->ops->writable_prezero == NULL || end <= file->size ||
-        end <= file->zeroed_end)
+    if (file->env->ops->writable_prezero == NULL || end <= file->size || end <= file->zeroed_end)
         return 0;
     /* Bytes still buffered land on zeros and overwrite them. */
     return file->env->ops->writable_prezero(file, end);
