@@ -45,7 +45,7 @@ static int replay_entry(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_slic
     FUZZ_CHECK(seq == state->batch_sequence + state->entries_seen,
                "entry %u of a batch at sequence %llu has sequence %llu", state->entries_seen,
                (unsigned long long)state->batch_sequence, (unsigned long long)seq);
-    FUZZ_CHECK(type == KV_TYPE_VALUE || type == KV_TYPE_DELETION || type == KV_TYPE_RANGE_DELETION,
+    FUZZ_CHECK(kv_type_is_value(type) || type == KV_TYPE_DELETION || type == KV_TYPE_RANGE_DELETION,
                "unknown type %d", type);
     state->entries_seen++;
     if (cf_id >= NUM_FAMILIES)
