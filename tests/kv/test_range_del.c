@@ -128,9 +128,13 @@ static void universe_add(key_universe *u, const char *prefix, int depth)
     strcpy(u->keys[u->count++], prefix);
     if (depth == 0)
         return;
+    size_t n = strlen(prefix);
+    assert_true(n + 2 <= MAX_KEY_LEN + 2);
     for (const char *c = ALPHABET; *c; c++) {
         char next[MAX_KEY_LEN + 2];
-        snprintf(next, sizeof(next), "%s%c", prefix, *c);
+        memcpy(next, prefix, n); /* not snprintf: -O3 warns it may truncate */
+        next[n] = *c;
+        next[n + 1] = '\0';
         universe_add(u, next, depth - 1);
     }
 }
