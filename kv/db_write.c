@@ -543,8 +543,35 @@ static int scan_blob_bytes(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_s
     return 0;
 }
 
+/* Closes the blob file being written, if any: it joins the closed files
+ * waiting for a sync (what it holds is in use), with its final size for
+ * garbage collection, and the writer's reference goes (memtables and
+ * tables hold their own). `why` (may be NULL) goes to the LOG. Requires
+ * the mutex and the write queue. */
+static void close_blob_writer(kv_db *db, const char *why)
+{
+    kv_writable *old = db->blob_writer;
+    kv_blob_file *object = db->blob_active;
+    if (old == NULL)
+        return;
+    atomic_store(&object->size, old->size);
+    db->blob_writer = NULL;
+    db->blob_active = NULL;
+    if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
+        db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
+        db->unsynced_blobs =
+            kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
+    }
+    db->unsynced_blobs[db->num_unsynced_blobs++] = old;
+    kv_start_writeback_fd(old->fd);
+    if (why != NULL)
+        kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob sealed: %s", object->number,
+                           why);
+    kv_blob_file_unref(object);
+}
+
 /* Starts a new blob file for the leader to append to; the one before it
- * is closed and joins the closed WALs in waiting for a sync. Called by the
+ * is closed and waits for a sync with the closed WALs. Called by the
  * leader without the mutex. */
 static int rotate_blob_file(kv_db *db)
 {
@@ -574,75 +601,29 @@ static int rotate_blob_file(kv_db *db)
         return rc;
     kv_blob_file *object = kv_blob_set_get(&db->blobs, number);
     pthread_mutex_lock(&db->mutex);
-    kv_writable *old = db->blob_writer;
-    kv_blob_file *old_object = db->blob_active;
-    if (old != NULL)
-        atomic_store(&old_object->size, old->size);
+    close_blob_writer(db, NULL);
     db->blob_writer = file;
     db->blob_active = object;
     db->blob_synced_size = 0;
     atomic_store(&db->blob_handed_size, file->flushed);
-    if (old != NULL) {
-        if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
-            db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
-            db->unsynced_blobs =
-                kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
-        }
-        db->unsynced_blobs[db->num_unsynced_blobs++] = old;
-        kv_start_writeback_fd(old->fd);
-    }
     pthread_mutex_unlock(&db->mutex);
-    kv_blob_file_unref(old_object); /* memtables and tables hold their own */
     kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob started", number);
     return 0;
 }
 
-/* Closes the file being written: it joins the closed files waiting for a
- * sync, and the next large write starts a new one. Called by the leader,
- * without the mutex (seal_blob_op below is the same with it held). */
+/* Called by the leader, without the mutex. */
 static void seal_blob_file_now(kv_db *db, const char *why)
 {
     pthread_mutex_lock(&db->mutex);
-    kv_writable *old = db->blob_writer;
-    kv_blob_file *object = db->blob_active;
-    if (old == NULL) {
-        pthread_mutex_unlock(&db->mutex);
-        return;
-    }
-    atomic_store(&object->size, old->size);
-    db->blob_writer = NULL;
-    db->blob_active = NULL;
-    if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
-        db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
-        db->unsynced_blobs =
-            kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
-    }
-    db->unsynced_blobs[db->num_unsynced_blobs++] = old;
+    close_blob_writer(db, why);
     pthread_mutex_unlock(&db->mutex);
-    kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob sealed: %s", object->number,
-                       why);
-    kv_blob_file_unref(object);
 }
 
+/* An exclusive operation of the write queue (the mutex is held). */
 static int seal_blob_op(kv_db *db, void *arg)
 {
     (void)arg;
-    kv_writable *old = db->blob_writer;
-    kv_blob_file *object = db->blob_active;
-    if (old == NULL)
-        return 0;
-    atomic_store(&object->size, old->size);
-    db->blob_writer = NULL;
-    db->blob_active = NULL;
-    if (db->num_unsynced_blobs == db->unsynced_blobs_cap) {
-        db->unsynced_blobs_cap = db->unsynced_blobs_cap ? 2 * db->unsynced_blobs_cap : 8;
-        db->unsynced_blobs =
-            kv_realloc(db->unsynced_blobs, db->unsynced_blobs_cap * sizeof(kv_writable *));
-    }
-    db->unsynced_blobs[db->num_unsynced_blobs++] = old;
-    kv_info_log_printf(db->info_log, "blob file %06" PRIu64 ".blob sealed: mostly garbage",
-                       object->number);
-    kv_blob_file_unref(object);
+    close_blob_writer(db, "mostly garbage");
     return 0;
 }
 
