@@ -699,7 +699,6 @@ static int separate_blobs(kv_db *db, kv_write_batch *group, kv_write_batch **out
     blob_separation sep = {db, separated, records, {0}, db->blob_active->number, file->size};
     int rc = kv_write_batch_iterate(group, separate_record, &sep);
     kv_buf_free(&sep.index);
-    uint64_t good_size = file->size;
     if (rc == 0)
         rc = kv_writable_append(file, records->data, records->size);
     if (rc == 0)
@@ -718,7 +717,6 @@ static int separate_blobs(kv_db *db, kv_write_batch *group, kv_write_batch **out
     kv_error_copy(message, sizeof(message));
     kv_buf_clear(&file->buffer);
     file->size = file->flushed;
-    (void)good_size;
     seal_blob_file_now(db, "an append failed");
     return kv_error(rc, "%s", message);
 }
