@@ -67,6 +67,21 @@ static void note_sync_failure(kv_db *db)
     kv_db_set_bg_error(db, KV_IO_ERROR);
 }
 
+/* Removes and returns the first file of a list of closed files waiting for
+ * their sync (NULL when empty). Takes the mutex. */
+static kv_writable *take_oldest(kv_db *db, kv_writable ***files, size_t *count)
+{
+    pthread_mutex_lock(&db->mutex); /* the array may be reallocated meanwhile */
+    kv_writable *file = NULL;
+    if (*count > 0) {
+        file = (*files)[0];
+        (*count)--;
+        memmove(*files, *files + 1, *count * sizeof(kv_writable *));
+    }
+    pthread_mutex_unlock(&db->mutex);
+    return file;
+}
+
 /* Syncs the closed blob files, then the blob file being appended to, up
  * to what was handed to the kernel: every value a WAL record or a table
  * points to is then durable before the record or table is. Requires
@@ -81,15 +96,7 @@ static int sync_blob_files(kv_db *db)
     bool needed = number != 0 && handed > db->blob_synced_size;
     pthread_mutex_unlock(&db->mutex);
     for (;;) {
-        pthread_mutex_lock(&db->mutex);
-        kv_writable *file = NULL;
-        if (db->num_unsynced_blobs > 0) {
-            file = db->unsynced_blobs[0];
-            db->num_unsynced_blobs--;
-            memmove(db->unsynced_blobs, db->unsynced_blobs + 1,
-                    db->num_unsynced_blobs * sizeof(kv_writable *));
-        }
-        pthread_mutex_unlock(&db->mutex);
+        kv_writable *file = take_oldest(db, &db->unsynced_blobs, &db->num_unsynced_blobs);
         if (file == NULL)
             break;
         int rc = kv_writable_sync(file);
@@ -138,15 +145,7 @@ int kv_db_sync_closed_wals(kv_db *db)
         return rc;
     }
     for (;;) {
-        pthread_mutex_lock(&db->mutex);
-        kv_writable *file = NULL;
-        if (db->num_unsynced_wals > 0) {
-            file = db->unsynced_wals[0];
-            db->num_unsynced_wals--;
-            memmove(db->unsynced_wals, db->unsynced_wals + 1,
-                    db->num_unsynced_wals * sizeof(kv_writable *));
-        }
-        pthread_mutex_unlock(&db->mutex);
+        kv_writable *file = take_oldest(db, &db->unsynced_wals, &db->num_unsynced_wals);
         if (file == NULL)
             break;
         rc = kv_writable_sync(file);

@@ -43,6 +43,15 @@ static size_t fill(int i, int g, bool small, char *out)
     return len;
 }
 
+/* Puts the large value of key i in generation g; the status. */
+static int put_one(kv_db *db, const kv_write_options *wo, int i, int g)
+{
+    char key[32], value[VALUE_SIZE];
+    key_of(i, key, sizeof(key));
+    fill(i, g, false, value);
+    return kv_put(db, wo, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+}
+
 static void put_all(kv_db *db, int g, bool small)
 {
     char key[32], value[VALUE_SIZE];
@@ -245,10 +254,7 @@ static void test_garbage_collection(void **state)
     for (int i = 0; i < NUM_KEYS; i++) {
         if (i % 4 == 3)
             continue;
-        key_of(i, key, sizeof(key));
-        fill(i, 2, false, value);
-        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, NULL, i, 2), 0);
     }
     assert_int_equal(kv_compact_range(db, kv_default_cf(db), NULL, 0, NULL, 0), 0);
     /* The background thread collects it. */
@@ -353,16 +359,10 @@ static void test_power_cut(void **state)
     char key[32], value[VALUE_SIZE];
     kv_write_options sync = {.sync = true};
     for (int i = 0; i < 50; i++) {
-        key_of(i, key, sizeof(key));
-        fill(i, 1, false, value);
-        assert_int_equal(kv_put(db, &sync, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, &sync, i, 1), 0);
     }
     for (int i = 50; i < 100; i++) { /* not synced */
-        key_of(i, key, sizeof(key));
-        fill(i, 1, false, value);
-        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, NULL, i, 1), 0);
     }
     /* The WAL reaches the disk, the blob file's tail does not: the worst
      * order a power cut can leave. */
@@ -515,10 +515,7 @@ static void test_verify_checksums(void **state)
      * little for garbage collection to move the rest). */
     char key[32], value[VALUE_SIZE];
     for (int i = 0; i < NUM_KEYS / 3; i++) {
-        key_of(i, key, sizeof(key));
-        fill(i, 2, false, value);
-        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, NULL, i, 2), 0);
     }
     assert_int_equal(kv_flush(db, NULL, true), 0);
     tdb_close(db);
@@ -550,22 +547,13 @@ static void test_append_fails_for_space(void **state)
     kv_db *db = tdb_open(&o, dir);
     char key[32], value[VALUE_SIZE];
     for (int i = 0; i < 10; i++) {
-        key_of(i, key, sizeof(key));
-        fill(i, 1, false, value);
-        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, NULL, i, 1), 0);
     }
     kv_env_fault_set_space_budget(env, 1000);
-    key_of(10, key, sizeof(key));
-    fill(10, 1, false, value);
-    assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                     KV_NO_SPACE);
+    assert_int_equal(put_one(db, NULL, 10, 1), KV_NO_SPACE);
     kv_env_fault_set_space_budget(env, UINT64_MAX);
     for (int i = 10; i < 20; i++) {
-        key_of(i, key, sizeof(key));
-        fill(i, 1, false, value);
-        assert_int_equal(kv_put(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE),
-                         0);
+        assert_int_equal(put_one(db, NULL, i, 1), 0);
     }
     assert_int_equal(tdb_count_files(dir, ".blob"), 2);
     for (int round = 0; round < 2; round++) {
