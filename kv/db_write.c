@@ -206,6 +206,33 @@ void kv_db_start_closed_wal_writeback(kv_db *db)
  * reach the disk): it joins unsynced_wals, synced by the next promise of
  * durability (kv_db_sync_closed_wals). Requires the mutex and the write
  * queue. */
+/* Creates `path` for appending (64 KiB buffer), writes `header` (may be
+ * empty) to the kernel, and makes the new name durable: a synced write in
+ * the file, or a synced record pointing into it, needs its directory
+ * entry to survive a power cut. On failure nothing is left behind. */
+static int create_file_durably(kv_db *db, const char *path, const void *header, size_t header_len,
+                               kv_writable **out)
+{
+    kv_writable *file;
+    int rc = kv_env_new_writable(db->env, path, 64u << 10, &file);
+    if (rc != 0)
+        return rc;
+    if (header_len > 0) {
+        rc = kv_writable_append(file, header, header_len);
+        if (rc == 0)
+            rc = kv_writable_flush(file);
+    }
+    if (rc == 0)
+        rc = kv_env_sync_dir(db->env, db->path);
+    if (rc != 0) {
+        kv_writable_close(file);
+        kv_env_remove(db->env, path);
+        return rc;
+    }
+    *out = file;
+    return 0;
+}
+
 int kv_db_new_wal(kv_db *db)
 {
     int rc;
@@ -243,16 +270,7 @@ int kv_db_new_wal(kv_db *db)
     uint64_t number = kv_version_set_new_file_number(&db->versions);
     char *path = kv_log_file_name(db->path, number);
     kv_writable *file;
-    rc = kv_env_new_writable(db->env, path, 64 * 1024, &file);
-    if (rc == 0) {
-        /* The new file's directory entry must be durable before a synced
-         * write in it can be. */
-        rc = kv_env_sync_dir(db->env, db->path);
-        if (rc != 0) {
-            kv_writable_close(file);
-            kv_env_remove(db->env, path);
-        }
-    }
+    rc = create_file_durably(db, path, NULL, 0, &file);
     free(path);
     if (rc != 0)
         return rc;
@@ -578,23 +596,10 @@ static int rotate_blob_file(kv_db *db)
     uint64_t number = kv_version_set_new_file_number(&db->versions);
     pthread_mutex_unlock(&db->mutex);
     char *path = kv_blob_file_name(db->path, number);
+    char header[KV_BLOB_HEADER_SIZE];
+    kv_blob_header_encode(header);
     kv_writable *file;
-    int rc = kv_env_new_writable(db->env, path, 64u << 10, &file);
-    if (rc == 0) {
-        char header[KV_BLOB_HEADER_SIZE];
-        kv_blob_header_encode(header);
-        rc = kv_writable_append(file, header, sizeof(header));
-        if (rc == 0)
-            rc = kv_writable_flush(file);
-        /* The new name must survive a power cut before a synced WAL record
-         * can point into the file. */
-        if (rc == 0)
-            rc = kv_env_sync_dir(db->env, db->path);
-        if (rc != 0) {
-            kv_writable_close(file);
-            kv_env_remove(db->env, path);
-        }
-    }
+    int rc = create_file_durably(db, path, header, sizeof(header), &file);
     free(path);
     if (rc != 0)
         return rc;
