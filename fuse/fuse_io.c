@@ -8,6 +8,7 @@
  */
 #include "fuse_io.h"
 
+#include "fuse_uring.h"
 #include "write_order.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ static bool debug_init;
  * replies, so these are atomics. */
 static atomic_uint_fast64_t init_unique;
 static atomic_bool killpriv_v2_offered;
+static atomic_bool uring_offered; /* FUSE_OVER_IO_URING, in flags2 */
 static atomic_bool killpriv_v2_on;
 static atomic_uint_fast64_t request_counts[COUNTED_OPCODES];
 
@@ -128,7 +130,13 @@ static void note_request(const char *buf, size_t len)
         /* FUSE_HANDLE_KILLPRIV_V2 is bit 28: in `flags`, not in flags2
          * (bits 32..63, present with FUSE_INIT_EXT). */
         if (body_u32(body, body_len, offsetof(struct fuse_init_in, flags), &value)) {
+            uint32_t flags2 = 0;
             atomic_store(&killpriv_v2_offered, (value & FUSE_HANDLE_KILLPRIV_V2) != 0);
+            atomic_store(&uring_offered,
+                         (value & FUSE_INIT_EXT) &&
+                             body_u32(body, body_len, offsetof(struct fuse_init_in, flags2),
+                                      &flags2) &&
+                             (flags2 & LSMFS_FUSE_OVER_IO_URING_FLAGS2));
             atomic_store(&init_unique, header.unique);
         }
         break;
@@ -177,10 +185,18 @@ static ssize_t fuse_io_read(int fd, void *buf, size_t buf_len, void *userdata)
     return n;
 }
 
+void fuse_io_note_request(const char *buf, size_t len)
+{
+    current = (struct current_request){0};
+    note_request(buf, len);
+}
+
 /* Writes the INIT reply (iov[0] its header, the rest struct fuse_init_out)
- * with FUSE_HANDLE_KILLPRIV_V2 added to its flags. A reply that is not a
- * full 7.x one (an error, or a major version the kernel must retry with)
- * goes out as it is. */
+ * with FUSE_HANDLE_KILLPRIV_V2 added to its flags when the kernel offered
+ * it, and FUSE_OVER_IO_URING when the kernel offered it and lsmfs wants
+ * it (then starts the queue threads). A reply that is not a full 7.x one
+ * (an error, or a major version the kernel must retry with) goes out as it
+ * is. */
 static ssize_t write_init_reply(int fd, struct iovec *iov, int count)
 {
     const struct fuse_out_header *header = iov[0].iov_base;
@@ -197,14 +213,30 @@ static ssize_t write_init_reply(int fd, struct iovec *iov, int count)
         body_len < offsetof(struct fuse_init_out, flags) + sizeof(reply.flags) ||
         reply.major != FUSE_KERNEL_VERSION)
         return writev(fd, iov, count);
-    reply.flags |= FUSE_HANDLE_KILLPRIV_V2;
+    bool killpriv = atomic_load(&killpriv_v2_offered);
+    bool uring = atomic_load(&uring_offered) && fuse_uring_wanted() &&
+                 body_len >= offsetof(struct fuse_init_out, flags2) + sizeof(reply.flags2);
+    if (killpriv)
+        reply.flags |= FUSE_HANDLE_KILLPRIV_V2;
+    if (uring) {
+        reply.flags |= FUSE_INIT_EXT;
+        reply.flags2 |= LSMFS_FUSE_OVER_IO_URING_FLAGS2;
+    }
     struct iovec rewritten[2] = {iov[0], {.iov_base = &reply, .iov_len = body_len}};
     ssize_t n = writev(fd, rewritten, 2);
     if (n >= 0) {
-        atomic_store(&killpriv_v2_on, true);
+        atomic_store(&killpriv_v2_on, killpriv);
         if (debug_init)
-            fprintf(stderr, "   lsmfs: INIT reply flags=0x%08x (added HANDLE_KILLPRIV_V2)\n",
-                    reply.flags);
+            fprintf(stderr, "   lsmfs: INIT reply flags=0x%08x flags2=0x%08x (%s%s)\n", reply.flags,
+                    body_len >= offsetof(struct fuse_init_out, flags2) + sizeof(reply.flags2)
+                        ? reply.flags2
+                        : 0,
+                    killpriv ? "added HANDLE_KILLPRIV_V2" : "",
+                    uring ? ", OVER_IO_URING" : "");
+        /* The kernel took the reply: the connection is initialized, and
+         * the queues may register. */
+        if (uring)
+            fuse_uring_start();
     }
     return n;
 }
@@ -212,6 +244,9 @@ static ssize_t write_init_reply(int fd, struct iovec *iov, int count)
 static ssize_t fuse_io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
     (void)userdata;
+    ssize_t written;
+    if (fuse_uring_reply(iov, count, &written))
+        return written;
     if (count >= 1 && iov[0].iov_len == sizeof(struct fuse_out_header)) {
         const struct fuse_out_header *header = iov[0].iov_base;
         uint_fast64_t expected = header->unique;
@@ -220,7 +255,7 @@ static ssize_t fuse_io_writev(int fd, struct iovec *iov, int count, void *userda
          * write path. */
         if (expected != 0 && atomic_load_explicit(&init_unique, memory_order_relaxed) == expected &&
             atomic_compare_exchange_strong(&init_unique, &expected, 0) &&
-            atomic_load(&killpriv_v2_offered))
+            (atomic_load(&killpriv_v2_offered) || atomic_load(&uring_offered)))
             return write_init_reply(fd, iov, count);
     }
     return writev(fd, iov, count);
@@ -261,8 +296,10 @@ char *fuse_io_stats_text(void)
                            : atomic_load(&killpriv_v2_offered)
                                ? "off (offered, not granted)"
                                : "off (the kernel does not offer it)";
-    size_t len =
-        (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\nfuse requests:", killpriv);
+    char *transport = fuse_uring_stats_text();
+    size_t len = (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\n%s\nfuse requests:",
+                                  killpriv, transport != NULL ? transport : "");
+    free(transport);
     const char *separator = " ";
     for (int op = 0; op < COUNTED_OPCODES; op++) {
         unsigned long long count = atomic_load_explicit(&request_counts[op], memory_order_relaxed);

@@ -44,6 +44,11 @@
  * Returns 0 or a negative errno. */
 int fuse_io_install(struct fuse_session *se, bool debug);
 
+/* Notes the request in buf (len bytes, laid out as read(2) of /dev/fuse
+ * returns it) as this thread's current one, as the reader does: for the
+ * requests fuse_uring.c takes from a ring. */
+void fuse_io_note_request(const char *buf, size_t len);
+
 /* Whether the request this thread is handling is an `opcode` request
  * (FUSE_WRITE, FUSE_SETATTR, FUSE_OPEN or FUSE_CREATE) for node `nodeid`
  * that asks the server to kill setuid/setgid: the caller lacks CAP_FSETID

@@ -359,7 +359,11 @@ lsmfs_mount() {
     fi
     local log
     log=$(new_log "$(basename "$mountpoint")")
-    "$LSMFS_BIN" -f "$@" "$datadir" "$mountpoint" >"$log" 2>&1 &
+    # A test run's options for every mount (tests/CMakeLists.txt runs some
+    # tests again with -o io_uring).
+    local -a run_options=()
+    [[ -n ${LSMFS_TEST_MOUNT_OPTIONS:-} ]] && run_options=(-o "$LSMFS_TEST_MOUNT_OPTIONS")
+    "$LSMFS_BIN" -f "${run_options[@]}" "$@" "$datadir" "$mountpoint" >"$log" 2>&1 &
     local pid=$!
     DAEMON_PID_OF[$mountpoint]=$pid
     DAEMON_LOG_OF[$mountpoint]=$log

@@ -424,13 +424,20 @@ void lsmfs_mount_start(struct lsmfs_mount *m)
 
     m->daemons_started++;
     snprintf(m->log_path, sizeof(m->log_path), "%s/lsmfs-%d.log", m->scratch, m->daemons_started);
-    char *argv[8];
+    char *argv[10];
     int argc = 0;
     argv[argc++] = (char *)bin;
     argv[argc++] = "-f";
     if (m->options != NULL && m->options[0] != '\0') {
         argv[argc++] = "-o";
         argv[argc++] = m->options;
+    }
+    /* A test run's options for every mount (tests/CMakeLists.txt runs some
+     * tests again with -o io_uring). */
+    char *run_options = getenv("LSMFS_TEST_MOUNT_OPTIONS");
+    if (run_options != NULL && run_options[0] != '\0') {
+        argv[argc++] = "-o";
+        argv[argc++] = run_options;
     }
     argv[argc++] = m->datadir;
     argv[argc++] = m->mountpoint;
