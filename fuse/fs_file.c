@@ -138,15 +138,15 @@ static int stored_blocks_in(struct fs *fs, uint64_t ino, const struct fs_inode *
 
 /* Reads block `block` of the file into *value (malloc'd, kv_free; NULL
  * for a hole, *len 0). Asks kv only when the block can exist. */
-static int block_read(struct fs *fs, uint64_t ino, const struct fs_inode *inode, uint64_t block,
-                      char **value, size_t *len)
+static int block_read(struct fs *fs, const kv_read_options *ro, uint64_t ino,
+                      const struct fs_inode *inode, uint64_t block, char **value, size_t *len)
 {
     *value = NULL;
     *len = 0;
     if (inode->blocks == 0 || block >= fs_blocks_spanned(fs, inode->size))
         return 0;
     char key[FS_DATA_KEY_LEN];
-    int rc = kv_get(fs->db, NULL, fs->data, key, fs_key_data(key, ino, block), value, len);
+    int rc = kv_get(fs->db, ro, fs->data, key, fs_key_data(key, ino, block), value, len);
     if (rc == KV_NOT_FOUND) {
         *value = NULL;
         *len = 0;
@@ -180,7 +180,7 @@ static int zero_in_block(struct fs *fs, kv_write_batch *batch, uint64_t ino, str
 {
     char *value;
     size_t len;
-    int rc = block_read(fs, ino, inode, block, &value, &len);
+    int rc = block_read(fs, NULL, ino, inode, block, &value, &len);
     if (rc != 0 || value == NULL)
         return rc;
     if (from < len) {
@@ -318,12 +318,22 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, uint64_t offset, size_t size, char 
         return (ssize_t)size;
     }
     if (offset / bs == (offset + size - 1) / bs) {
-        /* One block: a point lookup, short enough to do under the lock. */
+        /* One block: a point lookup in a snapshot taken under the lock,
+         * done outside it. A lookup that misses the block cache waits for
+         * the disk, and the other readers of the file must not queue
+         * behind it (4 fio jobs reading one file: 13k IOPS, against 31k
+         * for one job, before). */
         char *value;
         size_t len;
         uint64_t block = offset / bs;
-        rc = block_read(fs, ino, &inode, block, &value, &len);
+        kv_read_options ro;
+        kv_read_options_init(&ro);
+        ro.snapshot = kv_snapshot_create(fs->db);
         fs_unlock_inode(fs, ino);
+        rc = ro.snapshot != NULL ? block_read(fs, &ro, ino, &inode, block, &value, &len)
+                                 : fs_errno(KV_IO_ERROR);
+        if (ro.snapshot != NULL)
+            kv_snapshot_release(fs->db, ro.snapshot);
         if (rc != 0)
             return rc;
         size_t in_block = (size_t)(offset % bs);
@@ -379,7 +389,7 @@ static int write_blocks(struct fs *fs, kv_write_batch *batch, uint64_t ino, stru
         size_t to = block == last ? (size_t)(end - block * bs) : (size_t)bs;
         char *value;
         size_t len;
-        rc = block_read(fs, ino, inode, block, &value, &len);
+        rc = block_read(fs, NULL, ino, inode, block, &value, &len);
         if (rc != 0)
             break;
         if (patched == NULL && (patched = malloc(bs)) == NULL) {
