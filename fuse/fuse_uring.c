@@ -225,6 +225,9 @@ static void pin_to_cpu(unsigned cpu)
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
 static enum { WAITING, GO, QUIT } start_state;
+/* Threads that tried to enable their ring, and the first failure. */
+static size_t threads_enabled;
+static int enable_error;
 
 /* Makes the kernel give up io_uring for this connection after a queue
  * could not register: a REGISTER for a queue that does not exist fails,
@@ -276,6 +279,10 @@ static void *queue_main(void *arg)
                  ? 0
                  : -errno;
     pthread_mutex_lock(&start_lock);
+    threads_enabled++;
+    if (rc != 0 && enable_error == 0)
+        enable_error = rc;
+    pthread_cond_broadcast(&start_cond);
     while (start_state == WAITING)
         pthread_cond_wait(&start_cond, &start_lock);
     bool go = start_state == GO;
@@ -303,8 +310,17 @@ static void *queue_main(void *arg)
             break;
         int res = cqe->res;
         io_uring_cqe_seen(&q->ring, cqe);
-        if (res < 0)
-            break; /* the connection ended (ENOTCONN) or was aborted */
+        if (res == -ENOTCONN || res == -ECONNABORTED || res == -ECANCELED)
+            break; /* the connection ended or was aborted */
+        if (res < 0) {
+            /* The kernel refused the commit (its request was gone): the
+             * entry is lost to it, and a queue without entries would hold
+             * its requests forever. Register the buffers again. */
+            fprintf(stderr, "lsmfs: io_uring queue %u: commit: %s; registering again\n", q->qid,
+                    strerror(-res));
+            if (register_entry(q) != 0)
+                break;
+        }
     }
     return NULL;
 }
@@ -362,6 +378,16 @@ static int prepare_threads(size_t payload_size)
         if (rc != 0)
             break;
         q->started = true;
+    }
+    if (rc == 0) {
+        /* Every ring must be usable before INIT may promise the kernel
+         * entries: a queue left without any would hold its requests
+         * forever. */
+        pthread_mutex_lock(&start_lock);
+        while (threads_enabled < thread_count)
+            pthread_cond_wait(&start_cond, &start_lock);
+        rc = enable_error;
+        pthread_mutex_unlock(&start_lock);
     }
     if (rc != 0)
         fuse_uring_stop(); /* the threads made so far quit */
