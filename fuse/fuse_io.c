@@ -232,7 +232,7 @@ static ssize_t write_init_reply(int fd, struct iovec *iov, int count)
                         ? reply.flags2
                         : 0,
                     killpriv ? "added HANDLE_KILLPRIV_V2" : "",
-                    uring ? ", OVER_IO_URING" : "");
+                    uring ? (killpriv ? ", OVER_IO_URING" : "added OVER_IO_URING") : "");
         /* The kernel took the reply: the connection is initialized, and
          * the queues may register. */
         if (uring)
@@ -287,8 +287,9 @@ bool fuse_io_killpriv_v2(void)
 
 char *fuse_io_stats_text(void)
 {
-    /* Each entry is at most ", " + a 15-letter name + 20 digits. */
-    const size_t cap = 128 + COUNTED_OPCODES * 48;
+    /* The two first lines, then entries of at most ", " + a 15-letter
+     * name + 20 digits. */
+    const size_t cap = 256 + COUNTED_OPCODES * 48;
     char *text = malloc(cap);
     if (text == NULL)
         return NULL;
