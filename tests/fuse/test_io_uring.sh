@@ -4,7 +4,8 @@
 # queue) read back what they wrote, also after a remount through
 # /dev/fuse; a kill -9 with callers in flight leaves no process hanging and
 # the data directory mountable; -s keeps /dev/fuse; without the option the
-# transport is /dev/fuse even when the kernel offers io_uring.
+# transport is /dev/fuse even when the kernel offers io_uring; an ordinary
+# user's -o io_uring says why the parameter stays off.
 #
 # The mount tests themselves also run with -o io_uring (the *_io_uring
 # tests of tests/CMakeLists.txt). Skipped on kernels without the transport,
@@ -57,7 +58,7 @@ uring_requests() {
 # writer DIR CPU: pinned to CPU, creates, writes, renames, reads back and
 # deletes files in DIR; leaves DIR/keep-CPU-N (N < 20) with known contents.
 writer() {
-    local dir=$1 cpu=$2 i
+    local dir=$1 cpu=$2
     taskset -c "$cpu" bash -c '
         dir=$1 cpu=$2 ref=$3
         mkdir -p "$dir/sub-$cpu" || exit 1
@@ -162,6 +163,43 @@ case_default_keeps_dev_fuse() {
     lsmfs_unmount "$mnt"
 }
 
+case_refused_without_root() {
+    [[ -e $PARAM ]] || skip_because "the kernel has no FUSE over io_uring ($PARAM)" || return
+    ((EUID == 0)) || skip_because "not root: cannot switch to another user" || return
+    [[ ${LSMFS_TEST_NO_SYSTEM_CHANGES:-0} != 1 ]] ||
+        skip_because "LSMFS_TEST_NO_SYSTEM_CHANGES=1: the parameter must be off" || return
+    echo N >"$PARAM"
+    # An ordinary user cannot turn the parameter on: lsmfs says so before
+    # mounting, and mounts through /dev/fuse (where this machine lets an
+    # ordinary user open /dev/fuse at all).
+    local dir=$SCRATCH/user
+    mkdir -p "$dir/mnt" && chown -R nobody "$dir" && chmod 755 "$SCRATCH" || return
+    local log=$dir/lsmfs.log
+    runuser -u nobody -- "$LSMFS_BIN" -f -o io_uring "$dir/data" "$dir/mnt" >"$log" 2>&1 &
+    local pid=$! deadline=$((SECONDS + LSMFS_TEST_TIMEOUT))
+    until is_mounted "$dir/mnt" || ! pid_running "$pid"; do
+        ((SECONDS < deadline)) || break
+        sleep 0.05
+    done
+    expect_grep "the warning" 'cannot turn on FUSE over io_uring .*enable_uring.*: Permission denied' \
+        "$log" || return
+    expect_equal "enable_uring" N "$(cat "$PARAM")" || return
+    if ! is_mounted "$dir/mnt"; then
+        stop_process "$pid"
+        wait "$pid" 2>/dev/null
+        # Only the mount itself may have failed, and only for /dev/fuse.
+        expect_grep "why it did not mount" 'failed to open /dev/fuse: Permission denied' "$log"
+        return
+    fi
+    local status=0
+    expect_grep "transport" '/dev/fuse' <(runuser -u nobody -- "$LSMFS_BIN" stats "$dir/mnt") ||
+        status=1
+    runuser -u nobody -- fusermount3 -u "$dir/mnt" || status=1
+    wait_until_gone "$pid" || status=1
+    return $status
+}
+
+run_case "as an ordinary user, -o io_uring says why it is off" case_refused_without_root
 run_case "rings serve pinned callers, data read back through /dev/fuse" case_rings_serve
 run_case "kill -9 with callers in flight" case_kill9_in_flight
 run_case "-s keeps /dev/fuse" case_single_thread_keeps_dev_fuse
