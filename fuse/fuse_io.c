@@ -8,6 +8,7 @@
  */
 #include "fuse_io.h"
 
+#include "fuse_poll.h"
 #include "fuse_uring.h"
 #include "write_order.h"
 
@@ -179,7 +180,7 @@ static ssize_t fuse_io_read(int fd, void *buf, size_t buf_len, void *userdata)
 {
     (void)userdata;
     current = (struct current_request){0};
-    ssize_t n = read(fd, buf, buf_len);
+    ssize_t n = fuse_poll_read(fd, buf, buf_len);
     if (n > 0)
         note_request(buf, (size_t)n);
     return n;
@@ -287,9 +288,9 @@ bool fuse_io_killpriv_v2(void)
 
 char *fuse_io_stats_text(void)
 {
-    /* The two first lines, then entries of at most ", " + a 15-letter
+    /* The three first lines, then entries of at most ", " + a 15-letter
      * name + 20 digits. */
-    const size_t cap = 256 + COUNTED_OPCODES * 48;
+    const size_t cap = 512 + COUNTED_OPCODES * 48;
     char *text = malloc(cap);
     if (text == NULL)
         return NULL;
@@ -298,9 +299,12 @@ char *fuse_io_stats_text(void)
                                ? "off (offered, not granted)"
                                : "off (the kernel does not offer it)";
     char *transport = fuse_uring_stats_text();
-    size_t len = (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\n%s\nfuse requests:",
-                                  killpriv, transport != NULL ? transport : "");
+    char *polling = fuse_poll_stats_text();
+    size_t len = (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\n%s\n%s\nfuse requests:",
+                                  killpriv, transport != NULL ? transport : "",
+                                  polling != NULL ? polling : "");
     free(transport);
+    free(polling);
     const char *separator = " ";
     for (int op = 0; op < COUNTED_OPCODES; op++) {
         unsigned long long count = atomic_load_explicit(&request_counts[op], memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "bdi.h"
 #include "fsck.h"
 #include "fuse_io.h"
+#include "fuse_poll.h"
 #include "fuse_uring.h"
 #include "write_order.h"
 #include "lowlevel.h"
@@ -37,6 +38,7 @@ struct config {
     bool foreground, single_thread, debug;
     bool system_dirty_limit; /* lift the kernel's per-mount cap (bdi.h) */
     bool io_uring; /* FUSE over io_uring (fuse_uring.h) */
+    unsigned int busy_poll_us; /* fuse_poll.h */
     unsigned int max_threads;
     char bad_option[256]; /* copied: fuse_opt_parse frees its arguments */
 };
@@ -58,6 +60,7 @@ enum option_key {
     KEY_ATTR_TIMEOUT,
     KEY_NEGATIVE_TIMEOUT,
     KEY_MAX_THREADS,
+    KEY_BUSY_POLL,
     KEY_RO,
     KEY_SYSTEM_DIRTY_LIMIT,
     KEY_BLOB_FILES,
@@ -86,6 +89,7 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
     FUSE_OPT_KEY("negative_timeout=", KEY_NEGATIVE_TIMEOUT),
     FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+    FUSE_OPT_KEY("busy_poll=", KEY_BUSY_POLL),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("system_dirty_limit", KEY_SYSTEM_DIRTY_LIMIT),
     FUSE_OPT_KEY("blob_files", KEY_BLOB_FILES),
@@ -120,6 +124,9 @@ static void usage(FILE *out)
             "  -o entry_timeout=SECS, attr_timeout=SECS, negative_timeout=SECS\n"
             "                         kernel caching of names and attributes (60, 60, 10)\n"
             "  -o max_threads=N       FUSE worker threads (10)\n"
+            "  -o busy_poll=USECS     after each request, poll /dev/fuse this long for the\n"
+            "                         next before sleeping (100; 0 turns it off; at most\n"
+            "                         100000): saves a wake-up per request; see README\n"
             "  -o system_dirty_limit  (root) lift the kernel's cap on this mount's dirty pages\n"
             "                         (1%% of the system's): buffered writes then follow the\n"
             "                         vm.dirty_* limits, as on ext4; see README\n"
@@ -271,6 +278,18 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
         }
         c->max_threads = (unsigned int)size;
         return 0;
+    case KEY_BUSY_POLL: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long us = strtoul(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+            us > FUSE_POLL_MAX_US) {
+            snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
+            return -1;
+        }
+        c->busy_poll_us = (unsigned int)us;
+        return 0;
+    }
     case KEY_RO:
         c->fs.read_only = true;
         return 1;
@@ -522,6 +541,12 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
     /* Before the loop reads INIT; on the descriptor the mount opened,
      * which the session keeps owning (fuse_io.h). */
     rc = fuse_io_install(se, c->debug);
+    /* With io_uring the requests come through the rings, and the reader of
+     * /dev/fuse sees only FORGETs and interrupts: no polling there. */
+    if (rc == 0)
+        rc = fuse_poll_configure(fuse_session_fd(se),
+                                 c->io_uring && !c->single_thread ? 0 : c->busy_poll_us,
+                                 !c->single_thread);
     if (rc != 0) {
         fuse_session_unmount(se);
         fuse_uring_stop();
@@ -558,6 +583,7 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
     }
     fuse_session_unmount(se);
     fuse_uring_stop(); /* the unmount ended the connection, and so the threads */
+    fuse_poll_stop();
     fuse_remove_signal_handlers(se);
     int close_rc = fs_close(fs);
     return rc != 0 || close_rc != 0 ? 1 : 0;
@@ -656,6 +682,7 @@ int main(int argc, char *argv[])
     c.session.writeback_cache = true;
     c.session.max_write = 1u << 20;
     c.max_threads = 10;
+    c.busy_poll_us = FUSE_POLL_DEFAULT_US;
     int status;
     if (fuse_opt_parse(&args, &c, option_spec, process_option) != 0) {
         if (c.bad_option[0] != '\0')

@@ -174,7 +174,10 @@ case_bad_cache_size() {
 case_bad_other_values() {
     refused_without_side_effects 'max_threads=0' -o max_threads=0 || return
     refused_without_side_effects 'entry_timeout=soon' -o entry_timeout=soon || return
-    refused_without_side_effects 'write_buffer_size=1' -o write_buffer_size=1
+    refused_without_side_effects 'write_buffer_size=1' -o write_buffer_size=1 || return
+    refused_without_side_effects 'busy_poll=soon' -o busy_poll=soon || return
+    refused_without_side_effects 'busy_poll=-5' -o busy_poll=-5 || return
+    refused_without_side_effects 'busy_poll=100001' -o busy_poll=100001
 }
 
 # ---- arguments ----
@@ -697,7 +700,7 @@ run_case "--help and --version exit 0" case_help_version
 run_case "unknown options are refused, DATADIR untouched" case_unknown_option
 run_case "-o block_size=abc / 1000 / 64 are refused" case_bad_block_size
 run_case "-o cache_size=-1 / 12Q are refused" case_bad_cache_size
-run_case "bad max_threads, entry_timeout, write_buffer_size are refused" case_bad_other_values
+run_case "bad max_threads, entry_timeout, write_buffer_size, busy_poll are refused" case_bad_other_values
 run_case "missing MOUNTPOINT, extra arguments" case_missing_arguments
 run_case "nonexistent mount point, a file, inside DATADIR" case_bad_mountpoint
 run_case "a foreign DATADIR is refused and left as it was" case_foreign_datadir
