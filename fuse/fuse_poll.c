@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,9 +33,12 @@ static struct {
     int waiters;
     bool holder_busy;     /* the holder is handling a request it kept */
     uint64_t busy_seq;    /* counts the requests a holder kept */
-    uint64_t activity;    /* counts the requests read */
     bool watch_waiting;   /* the watchdog waits for watch_wake */
     bool stopping;
+    /* Workers in a blocking read(2) in classic mode, which leaving it
+     * interrupts with FUSE_POLL_SIGNAL. */
+    pthread_t classic_readers[FUSE_POLL_MAX_WORKERS];
+    int classic_reader_count;
 } role = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .role_free = PTHREAD_COND_INITIALIZER,
@@ -50,7 +54,11 @@ static _Thread_local uint64_t my_epoch; /* 0: this thread does not hold it */
 static uint32_t last_pid; /* the caller of the last request a holder read */
 
 static atomic_uint_fast64_t found_polling, found_waiting, found_after_sleep, handed_on,
-    taken_back;
+    taken_back, found_classic, classic_spells;
+static atomic_uint_fast64_t activity; /* counts the requests read */
+static atomic_bool classic;           /* classic mode (see fuse_poll.h) */
+static int fd_polled = -1;
+static int crowd_score; /* the holder's: other callers' requests found waiting */
 
 static uint64_t now_ns(void)
 {
@@ -144,8 +152,8 @@ static void hand_on(void)
 {
     pthread_mutex_lock(&role.lock);
     release_locked();
-    role.activity++;
     pthread_mutex_unlock(&role.lock);
+    atomic_fetch_add_explicit(&activity, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&handed_on, 1, memory_order_relaxed);
 }
 
@@ -163,22 +171,112 @@ static void unlock_mutex(void *arg)
     pthread_mutex_unlock(arg);
 }
 
-/* Waits for the role and takes it. A cancellation point (libfuse cancels
- * its workers while they wait for a request). */
-static void take_role(void)
+/* Waits for the role and takes it; false, without it, when classic mode
+ * began meanwhile. A cancellation point (libfuse cancels its workers
+ * while they wait for a request). */
+static bool take_role(void)
 {
     pthread_mutex_lock(&role.lock);
     pthread_cleanup_push(unlock_mutex, &role.lock);
     role.waiters++;
-    while (role.taken)
+    while (role.taken && !atomic_load(&classic))
         pthread_cond_wait(&role.role_free, &role.lock);
     role.waiters--;
     pthread_cleanup_pop(0);
+    if (atomic_load(&classic)) {
+        pthread_mutex_unlock(&role.lock);
+        return false;
+    }
     role.taken = true;
     role.holder_busy = false;
     my_epoch = ++role.epoch;
     pthread_setspecific(role_key, &my_epoch);
     pthread_mutex_unlock(&role.lock);
+    return true;
+}
+
+static void set_nonblocking(bool on)
+{
+    int flags = fcntl(fd_polled, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd_polled, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+/* Classic mode, entered by the holder when requests of several callers
+ * keep waiting for it: every worker blocks in read(2), and the kernel
+ * wakes one per request, so they are read in parallel and nobody polls
+ * next to the callers that need the CPUs. Call holding the role. */
+static void enter_classic(void)
+{
+    set_nonblocking(false);
+    pthread_mutex_lock(&role.lock);
+    atomic_store(&classic, true);
+    release_locked();
+    pthread_cond_broadcast(&role.role_free);
+    if (role.watch_waiting)
+        pthread_cond_signal(&role.watch_wake);
+    pthread_mutex_unlock(&role.lock);
+    atomic_fetch_add_explicit(&classic_spells, 1, memory_order_relaxed);
+}
+
+/* Back to polling, by the watchdog after FUSE_POLL_CLASSIC_IDLE_TICKS ticks
+ * without a request. Non-blocking first, so that a worker about to read
+ * gets EAGAIN; the ones already blocked get a signal (EINTR). Call with
+ * role.lock. */
+static void leave_classic_locked(void)
+{
+    set_nonblocking(true);
+    atomic_store(&classic, false);
+    for (int i = 0; i < role.classic_reader_count; i++)
+        pthread_kill(role.classic_readers[i], FUSE_POLL_SIGNAL);
+}
+
+static void unregister_classic_reader(void *arg)
+{
+    (void)arg;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&role.lock);
+    for (int i = 0; i < role.classic_reader_count; i++)
+        if (pthread_equal(role.classic_readers[i], self)) {
+            role.classic_readers[i] = role.classic_readers[--role.classic_reader_count];
+            break;
+        }
+    pthread_mutex_unlock(&role.lock);
+}
+
+/* A blocking read in classic mode. Returns the read's result, or -2 (errno
+ * untouched) when classic mode ended first. */
+static ssize_t classic_read(int fd, void *buf, size_t buf_len)
+{
+    for (;;) {
+        pthread_mutex_lock(&role.lock);
+        bool still = atomic_load(&classic) && role.classic_reader_count < FUSE_POLL_MAX_WORKERS;
+        if (still)
+            role.classic_readers[role.classic_reader_count++] = pthread_self();
+        pthread_mutex_unlock(&role.lock);
+        if (!still)
+            return -2;
+        ssize_t n;
+        pthread_cleanup_push(unregister_classic_reader, NULL);
+        n = read(fd, buf, buf_len);
+        pthread_cleanup_pop(0);
+        int saved = errno;
+        unregister_classic_reader(NULL);
+        if (n >= 0) {
+            atomic_fetch_add_explicit(&activity, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&found_classic, 1, memory_order_relaxed);
+            return n;
+        }
+        if (saved != EINTR && saved != EAGAIN) {
+            errno = saved;
+            return -1;
+        }
+    }
+}
+
+static void ignore_signal(int signo)
+{
+    (void)signo;
 }
 
 /* At the start of a read: whether this thread still holds the role (the
@@ -208,7 +306,7 @@ static bool keep_for_request(void)
     if (holding) {
         role.holder_busy = true;
         role.busy_seq++;
-        role.activity++;
+        atomic_fetch_add_explicit(&activity, 1, memory_order_relaxed);
         if (role.watch_waiting)
             pthread_cond_signal(&role.watch_wake);
     }
@@ -227,14 +325,15 @@ static void *watchdog_main(void *arg)
     unsigned idle_ticks = 0;
     pthread_mutex_lock(&role.lock);
     while (!role.stopping) {
-        if (idle_ticks >= FUSE_POLL_IDLE_TICKS) {
+        if (idle_ticks >= FUSE_POLL_IDLE_TICKS && !atomic_load(&classic)) {
             role.watch_waiting = true;
             pthread_cond_wait(&role.watch_wake, &role.lock);
             role.watch_waiting = false;
             idle_ticks = 0;
             continue;
         }
-        uint64_t seq = role.busy_seq, epoch = role.epoch, activity = role.activity;
+        uint64_t seq = role.busy_seq, epoch = role.epoch,
+                 requests = atomic_load_explicit(&activity, memory_order_relaxed);
         bool busy = role.holder_busy;
         pthread_mutex_unlock(&role.lock);
         struct timespec tick = {0, FUSE_POLL_TICK_NS};
@@ -249,7 +348,12 @@ static void *watchdog_main(void *arg)
             if (role.waiters > 0)
                 pthread_cond_signal(&role.role_free);
         }
-        idle_ticks = role.activity == activity && !role.holder_busy ? idle_ticks + 1 : 0;
+        idle_ticks = atomic_load_explicit(&activity, memory_order_relaxed) == requests &&
+                             !role.holder_busy
+                         ? idle_ticks + 1
+                         : 0;
+        if (atomic_load(&classic) && idle_ticks >= FUSE_POLL_CLASSIC_IDLE_TICKS)
+            leave_classic_locked();
     }
     pthread_mutex_unlock(&role.lock);
     return NULL;
@@ -263,9 +367,15 @@ int fuse_poll_configure(int fd, unsigned poll_us, bool multithreaded)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return -errno;
+    fd_polled = fd;
     shared = multithreaded;
     if (!shared)
         return 0;
+    /* No SA_RESTART: the signal is there to end a blocking read. */
+    struct sigaction action = {.sa_handler = ignore_signal};
+    sigemptyset(&action.sa_mask);
+    if (sigaction(FUSE_POLL_SIGNAL, &action, NULL) != 0)
+        return -errno;
     int rc = pthread_key_create(&role_key, release_at_exit);
     if (rc != 0)
         return -rc;
@@ -281,8 +391,15 @@ ssize_t fuse_poll_read(int fd, void *buf, size_t buf_len)
 {
     if (poll_budget_us == 0)
         return read(fd, buf, buf_len);
-    if (shared && !still_holding())
-        take_role();
+    for (;;) {
+        if (shared && atomic_load(&classic)) {
+            ssize_t n = classic_read(fd, buf, buf_len);
+            if (n != -2)
+                return n;
+        }
+        if (!shared || still_holding() || take_role())
+            break;
+    }
 
     const uint64_t budget = (uint64_t)poll_budget_us * 1000u;
     uint64_t start = now_ns(), last = start;
@@ -336,9 +453,20 @@ ssize_t fuse_poll_read(int fd, void *buf, size_t buf_len)
      * too, when it ran on this CPU between our reply and our read). */
     enum request_class class = classify(header.opcode);
     bool crowded = first && (class != REQUEST_QUICK || header.pid != last_pid);
+    bool other_caller = header.pid != last_pid && header.pid != 0 && last_pid != 0;
     if (header.pid != 0)
         last_pid = header.pid;
-    if (shared && (class == REQUEST_SLOW || crowded || !keep_for_request()))
+    /* Several callers whose requests keep waiting for the holder: classic
+     * mode. A request that came alone counts against it. */
+    if (first && other_caller)
+        crowd_score++;
+    else if (!first && crowd_score > 0)
+        crowd_score--;
+    if (shared && crowd_score >= FUSE_POLL_CROWD_SCORE) {
+        crowd_score = 0;
+        enter_classic();
+        atomic_fetch_add_explicit(&activity, 1, memory_order_relaxed);
+    } else if (shared && (class == REQUEST_SLOW || crowded || !keep_for_request()))
         hand_on();
     errno = saved;
     return n;
@@ -359,11 +487,20 @@ void fuse_poll_stop(void)
     pthread_mutex_lock(&role.lock);
     role.taken = role.holder_busy = role.watch_waiting = role.stopping = false;
     role.waiters = 0;
-    role.busy_seq = role.activity = 0;
+    role.busy_seq = 0;
+    role.classic_reader_count = 0;
     pthread_mutex_unlock(&role.lock);
+    if (shared)
+        signal(FUSE_POLL_SIGNAL, SIG_DFL);
     shared = false;
     poll_budget_us = 0;
     last_pid = 0;
+    crowd_score = 0;
+    fd_polled = -1;
+    atomic_store(&classic, false);
+    atomic_store(&activity, 0);
+    atomic_store(&found_classic, 0);
+    atomic_store(&classic_spells, 0);
     my_epoch = 0;
     atomic_store(&found_polling, 0);
     atomic_store(&found_waiting, 0);
@@ -379,6 +516,8 @@ void fuse_poll_get_counts(struct fuse_poll_counts *counts)
     counts->found_after_sleep = atomic_load_explicit(&found_after_sleep, memory_order_relaxed);
     counts->handed_on = atomic_load_explicit(&handed_on, memory_order_relaxed);
     counts->taken_back = atomic_load_explicit(&taken_back, memory_order_relaxed);
+    counts->found_classic = atomic_load_explicit(&found_classic, memory_order_relaxed);
+    counts->classic_spells = atomic_load_explicit(&classic_spells, memory_order_relaxed);
 }
 
 char *fuse_poll_stats_text(void)
@@ -390,10 +529,12 @@ char *fuse_poll_stats_text(void)
     fuse_poll_get_counts(&c);
     if (asprintf(&text,
                  "fuse busy poll: %u us; requests found by polling %llu, already waiting %llu, "
-                 "after sleeping %llu; reader role handed on %llu, taken back %llu",
+                 "after sleeping %llu; reader role handed on %llu, taken back %llu; "
+                 "classic mode %llu times, %llu requests",
                  poll_budget_us, (unsigned long long)c.found_polling,
                  (unsigned long long)c.found_waiting, (unsigned long long)c.found_after_sleep,
-                 (unsigned long long)c.handed_on, (unsigned long long)c.taken_back) < 0)
+                 (unsigned long long)c.handed_on, (unsigned long long)c.taken_back,
+                 (unsigned long long)c.classic_spells, (unsigned long long)c.found_classic) < 0)
         return NULL;
     return text;
 }
