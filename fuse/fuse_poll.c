@@ -490,8 +490,8 @@ void fuse_poll_stop(void)
     role.busy_seq = 0;
     role.classic_reader_count = 0;
     pthread_mutex_unlock(&role.lock);
-    if (shared)
-        signal(FUSE_POLL_SIGNAL, SIG_DFL);
+    /* The handler stays: it does nothing, and a signal still on its way
+     * must not take the default action (ending the process). */
     shared = false;
     poll_budget_us = 0;
     last_pid = 0;
