@@ -136,6 +136,15 @@ enum fs_write_flag {
  * file without extended attributes. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
                  int flags);
+/* What a write changed, for callers that ask. */
+struct fs_write_info {
+    uint64_t size_before;  /* the file's size before */
+    uint64_t blocks_added; /* blocks stored where there were none (past the
+                              end, or in a hole) */
+};
+/* fs_write that also fills *info (when it succeeds, and info is not NULL). */
+ssize_t fs_write_info(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
+                      int flags, struct fs_write_info *info);
 /* Records an access as relatime does: atime is set to now when it is not
  * newer than mtime or ctime, or is a day old; otherwise nothing is written. */
 int fs_note_access(struct fs *fs, uint64_t ino);

@@ -435,6 +435,12 @@ static size_t reserve_write_batch(const struct fs *fs, kv_write_batch *batch, ui
 ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
                  int flags)
 {
+    return fs_write_info(fs, ino, offset, buf, size, flags, NULL);
+}
+
+ssize_t fs_write_info(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, size_t size,
+                      int flags, struct fs_write_info *info)
+{
     struct fs_inode inode;
     fs_lock_inode(fs, ino);
     int rc = fs_inode_load(fs, ino, &inode);
@@ -482,6 +488,10 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, uint64_t offset, const char *buf, 
         fs_inode_cached(fs, ino, &inode);
     fs_unlock_inode(fs, ino);
     kv_write_batch_destroy(batch);
+    if (rc == 0 && info != NULL) {
+        info->size_before = before.size;
+        info->blocks_added = inode.blocks - before.blocks;
+    }
     return rc != 0 ? rc : (ssize_t)size;
 }
 

@@ -8,6 +8,7 @@
  */
 #include "fuse_io.h"
 
+#include "dirty_limit.h"
 #include "fuse_poll.h"
 #include "fuse_uring.h"
 #include "write_order.h"
@@ -288,23 +289,30 @@ bool fuse_io_killpriv_v2(void)
 
 char *fuse_io_stats_text(void)
 {
-    /* The three first lines, then entries of at most ", " + a 15-letter
-     * name + 20 digits. */
-    const size_t cap = 512 + COUNTED_OPCODES * 48;
-    char *text = malloc(cap);
-    if (text == NULL)
-        return NULL;
     const char *killpriv = fuse_io_killpriv_v2() ? "on"
                            : atomic_load(&killpriv_v2_offered)
                                ? "off (offered, not granted)"
                                : "off (the kernel does not offer it)";
     char *transport = fuse_uring_stats_text();
     char *polling = fuse_poll_stats_text();
-    size_t len = (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\n%s\n%s\nfuse requests:",
-                                  killpriv, transport != NULL ? transport : "",
-                                  polling != NULL ? polling : "");
+    char *dirty = dirty_limit_stats_text();
+    const char *lines[3] = {transport != NULL ? transport : "", polling != NULL ? polling : "",
+                            dirty != NULL ? dirty : ""};
+    /* The first lines as they are, then entries of at most ", " + a
+     * 15-letter name + 20 digits. */
+    size_t cap = 128 + COUNTED_OPCODES * 48;
+    for (int i = 0; i < 3; i++)
+        cap += strlen(lines[i]);
+    char *text = malloc(cap);
+    size_t len = 0;
+    if (text != NULL)
+        len = (size_t)snprintf(text, cap, "fuse: handle_killpriv_v2 %s\n%s\n%s\n%s\nfuse requests:",
+                               killpriv, lines[0], lines[1], lines[2]);
     free(transport);
     free(polling);
+    free(dirty);
+    if (text == NULL)
+        return NULL;
     const char *separator = " ";
     for (int op = 0; op < COUNTED_OPCODES; op++) {
         unsigned long long count = atomic_load_explicit(&request_counts[op], memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dirty_limit.h"
 #include "fuse_io.h"
 #include "write_order.h"
 #include "schema.h"
@@ -311,8 +312,13 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
      * write_order.h: sequential files then compact by moving). */
     uint64_t unique = fuse_io_current_unique(FUSE_WRITE, ino);
     write_order_wait_turn(ino, unique, (uint64_t)off);
-    ssize_t n = fs_write(fs_of(req), ino, (uint64_t)off, buf, size, flags);
+    struct fs_write_info info = {0};
+    ssize_t n = fs_write_info(fs_of(req), ino, (uint64_t)off, buf, size, flags, &info);
     write_order_done(ino, unique, (uint64_t)off, n > 0 ? (uint64_t)n : 0);
+    if (n > 0 && fi->writepage)
+        dirty_limit_note_writeback((uint64_t)off, (uint64_t)n,
+                                   (uint64_t)off + (uint64_t)n > info.size_before,
+                                   info.blocks_added > 0);
     if (n < 0)
         reply_status(req, (int)n);
     else

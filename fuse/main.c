@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bdi.h"
+#include "dirty_limit.h"
 #include "fsck.h"
 #include "fuse_io.h"
 #include "fuse_poll.h"
@@ -36,7 +37,7 @@ struct config {
     struct fs_options fs;
     struct lsmfs_session session;
     bool foreground, single_thread, debug;
-    bool system_dirty_limit; /* lift the kernel's per-mount cap (bdi.h) */
+    enum dirty_limit_mode dirty_limit; /* the kernel's per-mount cap (dirty_limit.h) */
     bool io_uring; /* FUSE over io_uring (fuse_uring.h) */
     unsigned int busy_poll_us; /* fuse_poll.h */
     unsigned int max_threads;
@@ -63,6 +64,7 @@ enum option_key {
     KEY_BUSY_POLL,
     KEY_RO,
     KEY_SYSTEM_DIRTY_LIMIT,
+    KEY_DIRTY_LIMIT,
     KEY_BLOB_FILES,
     KEY_NO_BLOB_FILES,
     KEY_IO_URING,
@@ -92,6 +94,7 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("busy_poll=", KEY_BUSY_POLL),
     FUSE_OPT_KEY("ro", KEY_RO),
     FUSE_OPT_KEY("system_dirty_limit", KEY_SYSTEM_DIRTY_LIMIT),
+    FUSE_OPT_KEY("dirty_limit=", KEY_DIRTY_LIMIT),
     FUSE_OPT_KEY("blob_files", KEY_BLOB_FILES),
     FUSE_OPT_KEY("no_blob_files", KEY_NO_BLOB_FILES),
     FUSE_OPT_KEY("io_uring", KEY_IO_URING),
@@ -127,9 +130,12 @@ static void usage(FILE *out)
             "  -o busy_poll=USECS     after each request, poll /dev/fuse this long for the\n"
             "                         next before sleeping (100; 0 turns it off; at most\n"
             "                         100000): saves a wake-up per request; see README\n"
-            "  -o system_dirty_limit  (root) lift the kernel's cap on this mount's dirty pages\n"
-            "                         (1%% of the system's): buffered writes then follow the\n"
-            "                         vm.dirty_* limits, as on ext4; see README\n"
+            "  -o dirty_limit=auto|kernel|system  (root) the kernel's cap on this mount's\n"
+            "                         dirty pages (1%% of the system's): lifted while the\n"
+            "                         write-back is scattered small writes (auto, the\n"
+            "                         default), always kept (kernel), or always lifted, the\n"
+            "                         vm.dirty_* limits then applying as on ext4 (system,\n"
+            "                         also -o system_dirty_limit); see README\n"
             "  -o no_blob_files       write the blocks of large writes to the WAL and then a\n"
             "                         table, instead of once, to blob files (the default)\n"
             "  -o io_uring            take requests through FUSE over io_uring (kernel 6.14+),\n"
@@ -294,7 +300,19 @@ static int process_option(void *data, const char *arg, int key, struct fuse_args
         c->fs.read_only = true;
         return 1;
     case KEY_SYSTEM_DIRTY_LIMIT:
-        c->system_dirty_limit = true;
+        c->dirty_limit = DIRTY_LIMIT_SYSTEM;
+        return 0;
+    case KEY_DIRTY_LIMIT:
+        if (strcmp(value, "auto") == 0)
+            c->dirty_limit = DIRTY_LIMIT_AUTO;
+        else if (strcmp(value, "kernel") == 0)
+            c->dirty_limit = DIRTY_LIMIT_KERNEL;
+        else if (strcmp(value, "system") == 0)
+            c->dirty_limit = DIRTY_LIMIT_SYSTEM;
+        else {
+            snprintf(c->bad_option, sizeof(c->bad_option), "%s", arg);
+            return -1;
+        }
         return 0;
     case KEY_BLOB_FILES:
     case KEY_NO_BLOB_FILES:
@@ -499,19 +517,20 @@ static void enable_kernel_uring(const struct config *c)
                 "/sys/module/fuse/parameters/enable_uring", strerror(-rc));
 }
 
-/* With -o system_dirty_limit, turns the kernel's strict dirty-page limit
- * of the new mount off (bdi.h). Only root can; failing is not fatal (the
- * mount works, buffered writes keep the kernel's cap), and it is said. */
-static void lift_strict_dirty_limit(const struct config *c)
+/* Hands the new mount's dirty-page cap to dirty_limit.h. Only root can
+ * change it; failing is not fatal (the mount works, buffered writes keep
+ * the kernel's cap) and is said when the cap was asked to be lifted:
+ * -o dirty_limit=auto, the default, stays quiet for other users. */
+static void manage_dirty_limit(const struct config *c)
 {
-    if (!c->system_dirty_limit)
-        return;
     char bdi[64];
     int rc = bdi_of_mount("/proc/self/mountinfo", c->mountpoint, bdi, sizeof(bdi));
     if (rc == 0)
-        rc = bdi_set_strict_limit("/sys/class/bdi", bdi, false);
-    if (rc != 0)
-        fprintf(stderr, "lsmfs: warning: kept the kernel's strict dirty-page limit on %s: %s\n",
+        rc = dirty_limit_start(c->dirty_limit, "/sys/class/bdi", bdi);
+    bool quiet = c->dirty_limit == DIRTY_LIMIT_KERNEL ||
+                 (c->dirty_limit == DIRTY_LIMIT_AUTO && (rc == -EACCES || rc == -EPERM));
+    if (rc != 0 && !quiet)
+        fprintf(stderr, "lsmfs: warning: kept the kernel's strict dirty limit on %s: %s\n",
                 c->mountpoint, strerror(-rc));
 }
 
@@ -522,6 +541,9 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
 {
     char err[1024] = "";
     struct fs *fs = NULL;
+    /* Before any thread starts, so that all inherit it (dirty_limit.h);
+     * only root may, and the others do without. */
+    (void)dirty_limit_io_flusher();
     int rc = open_fs(c, &fs, err, sizeof(err));
     if (rc != 0) {
         report(report_fd, err[0] ? err : strerror(-rc));
@@ -537,7 +559,7 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
         report(report_fd, "cannot mount (see the message above)");
         return 1;
     }
-    lift_strict_dirty_limit(c);
+    manage_dirty_limit(c);
     /* Before the loop reads INIT; on the descriptor the mount opened,
      * which the session keeps owning (fuse_io.h). */
     rc = fuse_io_install(se, c->debug);
@@ -584,6 +606,7 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
     fuse_session_unmount(se);
     fuse_uring_stop(); /* the unmount ended the connection, and so the threads */
     fuse_poll_stop();
+    dirty_limit_stop();
     fuse_remove_signal_handlers(se);
     int close_rc = fs_close(fs);
     return rc != 0 || close_rc != 0 ? 1 : 0;

@@ -177,7 +177,9 @@ case_bad_other_values() {
     refused_without_side_effects 'write_buffer_size=1' -o write_buffer_size=1 || return
     refused_without_side_effects 'busy_poll=soon' -o busy_poll=soon || return
     refused_without_side_effects 'busy_poll=-5' -o busy_poll=-5 || return
-    refused_without_side_effects 'busy_poll=100001' -o busy_poll=100001
+    refused_without_side_effects 'busy_poll=100001' -o busy_poll=100001 || return
+    refused_without_side_effects 'dirty_limit=sometimes' -o dirty_limit=sometimes || return
+    refused_without_side_effects 'dirty_limit=' -o dirty_limit=
 }
 
 # ---- arguments ----
@@ -700,7 +702,7 @@ run_case "--help and --version exit 0" case_help_version
 run_case "unknown options are refused, DATADIR untouched" case_unknown_option
 run_case "-o block_size=abc / 1000 / 64 are refused" case_bad_block_size
 run_case "-o cache_size=-1 / 12Q are refused" case_bad_cache_size
-run_case "bad max_threads, entry_timeout, write_buffer_size, busy_poll are refused" case_bad_other_values
+run_case "bad max_threads, entry_timeout, write_buffer_size, busy_poll, dirty_limit are refused" case_bad_other_values
 run_case "missing MOUNTPOINT, extra arguments" case_missing_arguments
 run_case "nonexistent mount point, a file, inside DATADIR" case_bad_mountpoint
 run_case "a foreign DATADIR is refused and left as it was" case_foreign_datadir
