@@ -81,7 +81,7 @@ int dirty_limit_start(enum dirty_limit_mode mode, const char *sysfs_root, const 
          * a mount that cannot (not root, an old kernel) says so now and
          * spends nothing on counting. */
         rc = bdi_set_strict_limit(state.root, state.bdi, true);
-        state.active = rc == 0;
+        __atomic_store_n(&state.active, rc == 0, __ATOMIC_RELAXED);
     }
     state.error = rc;
     pthread_mutex_unlock(&lock);

@@ -476,6 +476,14 @@ ssize_t fs_write_info(struct fs *fs, uint64_t ino, uint64_t offset, const char *
             inode.size = offset + size;
         if (!fs->options.kernel_write_times)
             inode.mtime_ns = inode.ctime_ns = fs_now_ns();
+        /* Blocks that were all stored already are rewritten in place: in
+         * a blob file each rewrite would leave the last one as garbage
+         * (random writes merged by the page cache come back as long
+         * WRITEs, again and again), where the tree's compaction drops
+         * them as it goes and keeps them compressed and together for
+         * reads. Blob files are for new data. */
+        if (inode.blocks == before.blocks)
+            kv_write_batch_keep_in_tree(batch);
         /* An overwrite inside the file, with the kernel keeping the times,
          * leaves the record as it is: the batch is the data alone. */
         if (memcmp(&before, &inode, sizeof(inode)) != 0)

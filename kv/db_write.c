@@ -486,8 +486,9 @@ static int make_room_for_write(kv_db *db, size_t batch_bytes)
 /* Gathers the batches queued behind the leader into one group: at most
  * MAX_GROUP_BYTES (less when the leader's own batch is small, so a small
  * write is not held up by a large one), never a sync write behind a
- * non-sync leader, never an exclusive operation. Returns the group's
- * batch and its last writer. */
+ * non-sync leader, never a batch kept in the tree with one that is not
+ * (or the other way round), never an exclusive operation. Returns the
+ * group's batch and its last writer. */
 static kv_write_batch *build_group(kv_db *db, kv_writer **last_writer)
 {
     kv_writer *first = db->writers_head;
@@ -496,7 +497,8 @@ static kv_write_batch *build_group(kv_db *db, kv_writer **last_writer)
     size_t max_size = size <= SMALL_BATCH_BYTES ? size + SMALL_BATCH_BYTES : MAX_GROUP_BYTES;
     *last_writer = first;
     for (kv_writer *w = first->next; w != NULL; w = w->next) {
-        if (w->batch == NULL || (w->sync && !first->sync))
+        if (w->batch == NULL || (w->sync && !first->sync) ||
+            w->batch->keep_in_tree != first->batch->keep_in_tree)
             break;
         size += kv_write_batch_size(w->batch);
         if (size > max_size)
@@ -504,6 +506,7 @@ static kv_write_batch *build_group(kv_db *db, kv_writer **last_writer)
         if (result == first->batch) {
             kv_write_batch_clear(&db->group_batch);
             kv_write_batch_append(&db->group_batch, first->batch);
+            db->group_batch.keep_in_tree = first->batch->keep_in_tree;
             result = &db->group_batch;
         }
         kv_write_batch_append(result, w->batch);
@@ -684,6 +687,8 @@ static int separate_record(void *arg, uint32_t cf_id, kv_seq seq, int type, kv_s
 static int separate_blobs(kv_db *db, kv_write_batch *group, kv_write_batch **out)
 {
     *out = NULL;
+    if (group->keep_in_tree)
+        return 0;
     blob_scan scan = {db, 0};
     kv_write_batch_iterate(group, scan_blob_bytes, &scan);
     if (scan.bytes == 0 || scan.bytes < db->options.blob_min_batch_bytes)

@@ -51,6 +51,12 @@ void kv_write_batch_destroy(kv_write_batch *batch)
 void kv_write_batch_clear(kv_write_batch *batch)
 {
     reset_header(batch);
+    batch->keep_in_tree = false;
+}
+
+void kv_write_batch_keep_in_tree(kv_write_batch *batch)
+{
+    batch->keep_in_tree = true;
 }
 
 uint32_t kv_write_batch_count(const kv_write_batch *batch)

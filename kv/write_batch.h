@@ -36,7 +36,8 @@ enum kv_batch_tag {
 };
 
 struct kv_write_batch {
-    kv_buf rep; /* always at least KV_WRITE_BATCH_HEADER bytes */
+    kv_buf rep;        /* always at least KV_WRITE_BATCH_HEADER bytes */
+    bool keep_in_tree; /* no value to a blob file (not in rep) */
 };
 
 /* The most bytes a put record of a key and a value of these sizes takes

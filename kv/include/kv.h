@@ -186,6 +186,13 @@ void kv_write_batch_delete_range(kv_write_batch *batch, kv_cf *cf, const void *b
                                  size_t begin_len, const void *end, size_t end_len);
 uint32_t kv_write_batch_count(const kv_write_batch *batch);
 size_t kv_write_batch_size(const kv_write_batch *batch);
+/* Keeps the batch's values in the tree (WAL, memtable, tables) even where
+ * they would go to a blob file (kv_cf_options.blob_min_size): for values
+ * that overwrite others in place again and again, which a blob file would
+ * turn into garbage at each rewrite, where compaction drops them as it
+ * goes. A write group never mixes such batches with others. Cleared by
+ * kv_write_batch_clear. */
+void kv_write_batch_keep_in_tree(kv_write_batch *batch);
 
 /* ---- reads ---- (ro may be NULL: latest state) */
 

@@ -612,6 +612,47 @@ static void test_large_write_unaligned(void **state)
     free(back);
 }
 
+static uint64_t blob_bytes_written(struct fs *fs)
+{
+    kv_stats stats;
+    kv_get_stats(fs->db, &stats);
+    return stats.blob_bytes_written;
+}
+
+/* New blocks written in a large write go to a blob file; rewriting blocks
+ * that are all stored keeps them in the tree (kv_write_batch_keep_in_tree),
+ * and a write that adds blocks among stored ones goes to a blob file again.
+ * What is read back is what was written each time. */
+static void test_rewrites_stay_in_tree(void **state)
+{
+    struct fs_fixture *fx = *state;
+    struct fs *fs = fx->fs;
+    assert_true(fs->options.blob_files);
+    uint64_t ino = create_file(fs, "rewritten");
+    size_t n = 1u << 20;
+    char *buf = malloc(n), *back = malloc(n);
+    fill_pattern(buf, n, 3);
+    uint64_t before = blob_bytes_written(fs);
+    write_all(fs, ino, 0, buf, n);
+    uint64_t after_new = blob_bytes_written(fs);
+    assert_true(after_new >= before + n);
+    for (int round = 0; round < 3; round++) {
+        fill_pattern(buf, n, 10 + round);
+        write_all(fs, ino, 0, buf, n);
+        assert_int_equal(blob_bytes_written(fs), after_new);
+        assert_int_equal(fs_read(fs, ino, 0, n, back), (ssize_t)n);
+        assert_memory_equal(back, buf, n);
+    }
+    /* Half stored, half past the end: new blocks, to a blob file. */
+    fill_pattern(buf, n, 20);
+    write_all(fs, ino, n / 2, buf, n);
+    assert_true(blob_bytes_written(fs) >= after_new + n);
+    assert_int_equal(fs_read(fs, ino, n / 2, n, back), (ssize_t)n);
+    assert_memory_equal(back, buf, n);
+    free(buf);
+    free(back);
+}
+
 static void test_lseek(void **state)
 {
     struct fs_fixture *fx = *state;
@@ -920,6 +961,7 @@ int main(void)
                                         fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_write_kills_suidgid, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_large_write_unaligned, setup, fsutil_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rewrites_stay_in_tree, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lseek, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fallocate, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_copy_file_range, setup, fsutil_fixture_teardown),

@@ -165,6 +165,45 @@ static void test_thresholds(void **state)
     kv_test_cleanup_dir(dir);
 }
 
+/* A batch kept in the tree writes no blob file, whatever its values, and
+ * reads back from the memtable, the tables and after reopening; clearing
+ * the batch drops the mark. */
+static void test_keep_in_tree(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("blob-keep-in-tree");
+    kv_options o = blob_options();
+    kv_db *db = tdb_open(&o, dir);
+    char key[32], value[VALUE_SIZE];
+    kv_write_batch *batch = kv_write_batch_create();
+    kv_write_batch_keep_in_tree(batch);
+    for (int i = 0; i < NUM_KEYS; i++) {
+        key_of(i, key, sizeof(key));
+        fill(i, 1, false, value);
+        kv_write_batch_put(batch, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    }
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+    expect_all(db, 1, false);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    expect_all(db, 1, false);
+    tdb_close(db);
+    db = tdb_open(&o, dir);
+    expect_all(db, 1, false);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 0);
+
+    kv_write_batch_clear(batch);
+    key_of(0, key, sizeof(key));
+    fill(0, 2, false, value);
+    kv_write_batch_put(batch, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    assert_int_equal(kv_write(db, NULL, batch), 0);
+    assert_int_equal(tdb_count_files(dir, ".blob"), 1);
+    tdb_expect_bytes(db, NULL, kv_default_cf(db), key, strlen(key), value, VALUE_SIZE);
+    kv_write_batch_destroy(batch);
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
 /* Blob files whose values were all overwritten or deleted are deleted once
  * the tables and memtables that pointed into them are gone; an iterator
  * opened before keeps them readable until it is destroyed. */
@@ -643,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_record_format),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_thresholds),
+        cmocka_unit_test(test_keep_in_tree),
         cmocka_unit_test(test_garbage_files_deleted),
         cmocka_unit_test(test_garbage_collection),
         cmocka_unit_test(test_damage),
