@@ -129,6 +129,12 @@ enum fs_write_flag {
      * privileges then; a security.capability set since (cp -a sets it
      * before close) stays, as on a local file system. */
     FS_WRITE_WRITEBACK = 1 << 2,
+    /* A write that only rewrites stored blocks keeps them in the tree
+     * rather than in a blob file (kv_write_batch_keep_in_tree): for the
+     * write-back of scattered rewrites, which the page cache merges into
+     * long WRITEs pass after pass (dirty_limit.h), each leaving the last
+     * pass's records in blob files as garbage. */
+    FS_WRITE_REWRITES_IN_TREE = 1 << 3,
 };
 /* Writes size bytes at offset, extending the file. flags: enum
  * fs_write_flag. As write(2) on Linux, a write (unless FS_WRITE_WRITEBACK)

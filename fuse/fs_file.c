@@ -476,13 +476,13 @@ ssize_t fs_write_info(struct fs *fs, uint64_t ino, uint64_t offset, const char *
             inode.size = offset + size;
         if (!fs->options.kernel_write_times)
             inode.mtime_ns = inode.ctime_ns = fs_now_ns();
-        /* Blocks that were all stored already are rewritten in place: in
-         * a blob file each rewrite would leave the last one as garbage
-         * (random writes merged by the page cache come back as long
-         * WRITEs, again and again), where the tree's compaction drops
-         * them as it goes and keeps them compressed and together for
-         * reads. Blob files are for new data. */
-        if (inode.blocks == before.blocks)
+        /* Scattered rewrites merged by the page cache come back as long
+         * WRITEs of stored blocks, again and again: in a blob file each
+         * pass would leave the last one as garbage, where the tree's
+         * compaction drops them as it goes and keeps them compressed and
+         * together for reads. The caller says which writes those are; a
+         * sequential rewrite goes to a blob file, written once. */
+        if ((flags & FS_WRITE_REWRITES_IN_TREE) && inode.blocks == before.blocks)
             kv_write_batch_keep_in_tree(batch);
         /* An overwrite inside the file, with the kernel keeping the times,
          * leaves the record as it is: the batch is the data alone. */

@@ -33,7 +33,8 @@ struct in_flight {
 
 struct stream {
     uint64_t nodeid; /* 0: free */
-    uint64_t end;    /* where the last committed write ended */
+    uint64_t end;    /* where the stream's last committed write ended */
+    uint64_t last_end; /* where the last committed write ended, wherever it was */
     uint32_t run;    /* writes in a row that began at the previous end */
     uint64_t last_used;
 };
@@ -181,6 +182,8 @@ static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
     }
     s->last_used = ++use_clock;
     uint64_t end = offset + size;
+    if (size > 0)
+        s->last_end = end;
     if (size > 0 && offset == s->end) {
         s->run++;
         s->end = end;
@@ -190,6 +193,15 @@ static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
         s->end = end;
     }
     /* A write behind the end (late, or a rewrite) leaves it as it is. */
+}
+
+bool write_order_continues(uint64_t nodeid, uint64_t offset)
+{
+    pthread_mutex_lock(&order_mutex);
+    const struct stream *s = find_stream(nodeid);
+    bool continues = s != NULL && s->last_end == offset && offset > 0;
+    pthread_mutex_unlock(&order_mutex);
+    return continues;
 }
 
 void write_order_done(uint64_t nodeid, uint64_t unique, uint64_t offset, uint64_t size)

@@ -37,6 +37,7 @@
 #ifndef LSMFS_WRITE_ORDER_H
 #define LSMFS_WRITE_ORDER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* At most `count` writes wait at once for a predecessor not noted yet (4
@@ -52,6 +53,10 @@ void write_order_arrived(uint64_t nodeid, uint64_t unique, uint64_t offset, uint
  * (request `unique`; 0 if it was not noted) is next. */
 void write_order_wait_turn(uint64_t nodeid, uint64_t unique, uint64_t offset);
 
+/* Whether a write at `offset` begins where the last committed write of
+ * nodeid ended, wherever that was (false for a node not seen lately, and
+ * at offset 0). */
+bool write_order_continues(uint64_t nodeid, uint64_t offset);
 /* Records that request `unique`, of `size` bytes at `offset`, committed
  * (size 0: it failed), forgets it, and wakes the writes waiting for it. */
 void write_order_done(uint64_t nodeid, uint64_t unique, uint64_t offset, uint64_t size);

@@ -620,9 +620,10 @@ static uint64_t blob_bytes_written(struct fs *fs)
 }
 
 /* New blocks written in a large write go to a blob file; rewriting blocks
- * that are all stored keeps them in the tree (kv_write_batch_keep_in_tree),
- * and a write that adds blocks among stored ones goes to a blob file again.
- * What is read back is what was written each time. */
+ * that are all stored goes to a blob file too, but with
+ * FS_WRITE_REWRITES_IN_TREE stays in the tree (kv_write_batch_keep_in_tree),
+ * and a write that adds blocks among stored ones goes to a blob file again
+ * even then. What is read back is what was written each time. */
 static void test_rewrites_stay_in_tree(void **state)
 {
     struct fs_fixture *fx = *state;
@@ -636,17 +637,21 @@ static void test_rewrites_stay_in_tree(void **state)
     write_all(fs, ino, 0, buf, n);
     uint64_t after_new = blob_bytes_written(fs);
     assert_true(after_new >= before + n);
+    fill_pattern(buf, n, 5);
+    write_all(fs, ino, 0, buf, n);
+    uint64_t after_rewrite = blob_bytes_written(fs);
+    assert_true(after_rewrite >= after_new + n);
     for (int round = 0; round < 3; round++) {
         fill_pattern(buf, n, 10 + round);
-        write_all(fs, ino, 0, buf, n);
-        assert_int_equal(blob_bytes_written(fs), after_new);
+        assert_int_equal(fs_write(fs, ino, 0, buf, n, FS_WRITE_REWRITES_IN_TREE), (ssize_t)n);
+        assert_int_equal(blob_bytes_written(fs), after_rewrite);
         assert_int_equal(fs_read(fs, ino, 0, n, back), (ssize_t)n);
         assert_memory_equal(back, buf, n);
     }
     /* Half stored, half past the end: new blocks, to a blob file. */
     fill_pattern(buf, n, 20);
-    write_all(fs, ino, n / 2, buf, n);
-    assert_true(blob_bytes_written(fs) >= after_new + n);
+    assert_int_equal(fs_write(fs, ino, n / 2, buf, n, FS_WRITE_REWRITES_IN_TREE), (ssize_t)n);
+    assert_true(blob_bytes_written(fs) >= after_rewrite + n);
     assert_int_equal(fs_read(fs, ino, n / 2, n, back), (ssize_t)n);
     assert_memory_equal(back, buf, n);
     free(buf);
