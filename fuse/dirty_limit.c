@@ -17,7 +17,7 @@
 #endif
 
 bool dirty_policy_note(struct dirty_policy *p, uint64_t offset, uint64_t size, bool extends,
-                       bool fresh)
+                       bool grows_stream)
 {
     if (size < DIRTY_POLICY_SMALL_MAX) {
         /* A small file, the head of one, or an appender's WRITE: none of
@@ -36,7 +36,7 @@ bool dirty_policy_note(struct dirty_policy *p, uint64_t offset, uint64_t size, b
             p->scattered = p->bytes = 0;
         return false;
     }
-    if (!fresh || (p->bytes += size) < DIRTY_POLICY_FRESH_RESTORE)
+    if (!grows_stream || (p->bytes += size) < DIRTY_POLICY_GROW_RESTORE)
         return false;
     p->scattered = p->bytes = 0;
     p->lifted = false;
@@ -88,13 +88,13 @@ int dirty_limit_start(enum dirty_limit_mode mode, const char *sysfs_root, const 
     return rc;
 }
 
-void dirty_limit_note_writeback(uint64_t offset, uint64_t size, bool extends, bool fresh)
+void dirty_limit_note_writeback(uint64_t offset, uint64_t size, bool extends, bool grows_stream)
 {
     /* Unlocked peek: a mount that is not managed pays one load. */
     if (!__atomic_load_n(&state.active, __ATOMIC_RELAXED))
         return;
     pthread_mutex_lock(&lock);
-    if (state.active && dirty_policy_note(&state.policy, offset, size, extends, fresh)) {
+    if (state.active && dirty_policy_note(&state.policy, offset, size, extends, grows_stream)) {
         int rc = bdi_set_strict_limit(state.root, state.bdi, !state.policy.lifted);
         if (rc != 0) {
             /* The knob went away or refuses: stop trying, with the cap in

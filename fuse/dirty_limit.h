@@ -20,16 +20,16 @@
  * writes that the page cache would merge: after 1,024 of them the cap is
  * lifted (strict_limit = 0). While the cap is on, 64 MiB of long WRITEs
  * (256 KiB and more) forget them: long write-back is already as merged as
- * it gets. Once the cap is lifted, long WRITEs that rewrite stored data
- * are what it was lifted for (the page cache merging scattered pages: a
- * file rewritten at random until every page is dirty is written back in
- * WRITEs as long as a sequential stream's), so only WRITEs (64 KiB and
- * more) that store new blocks (past the end, or into the holes of a file
- * allocated ahead) put the cap back, after 256 MiB of them: a new file
- * written from start to end, as cp, dd and fio do. Every 1,024 scattered
- * WRITEs forget those bytes again. Small files, written back whole at
- * their close, never count. A sequential rewrite of stored data keeps the
- * cap as it found it.
+ * it gets. Once the cap is lifted, long WRITEs of any kind may be what it
+ * was lifted for (the page cache merging scattered pages: a file rewritten
+ * or filled at random until every page is dirty is written back in WRITEs
+ * as long and as much in order as a sequential stream's), so only a
+ * stream that grows its file puts the cap back: 256 MiB of WRITEs (64 KiB
+ * and more) that each end past the file's size and begin where its
+ * previous WRITE ended, as cp, dd and tar write a new file. Every 1,024
+ * scattered WRITEs forget those bytes again. Small files, written back
+ * whole at their close, never count. A sequential rewrite, or a file
+ * allocated ahead and then written in order, keeps the cap as it found it.
  *
  * Durability does not depend on it: data not yet fsync'ed is in the
  * kernel's page cache either way (only more of it with the cap lifted),
@@ -66,23 +66,24 @@ enum dirty_limit_mode {
 #define DIRTY_POLICY_SCATTERED 1024u
 /* Bytes of long WRITEs that forget the scattered ones while the cap is on. */
 #define DIRTY_POLICY_LONG_FORGET (64ull << 20)
-/* Bytes of WRITEs (not small) storing new blocks that put the cap back. */
-#define DIRTY_POLICY_FRESH_RESTORE (256ull << 20)
+/* Bytes of WRITEs (not small) in a stream that grows its file that put
+ * the cap back. */
+#define DIRTY_POLICY_GROW_RESTORE (256ull << 20)
 
 /* The decision alone, fed one write-back WRITE at a time (not thread-safe;
  * zero-initialized: cap on, nothing seen). */
 struct dirty_policy {
     bool lifted;
     uint64_t scattered; /* scattered WRITEs since the last reset */
-    uint64_t bytes;     /* long (cap on) or fresh (lifted) bytes since then */
+    uint64_t bytes;     /* long (cap on) or growing (lifted) bytes since then */
 };
 
 /* Notes a write-back WRITE of `size` bytes at `offset`, which `extends`
- * its file (ends past the size the file had) and is `fresh` (stored blocks
- * where the file had none). Returns true when it changes p->lifted (the
- * caller then applies the change). */
+ * its file (ends past the size the file had) and `grows_stream` (extends
+ * it beginning where the file's previous WRITE ended). Returns true when
+ * it changes p->lifted (the caller then applies the change). */
 bool dirty_policy_note(struct dirty_policy *p, uint64_t offset, uint64_t size, bool extends,
-                       bool fresh);
+                       bool grows_stream);
 
 /* Starts managing the mount whose bdi is `bdi` ("MAJ:MIN") under
  * `sysfs_root` (normally "/sys/class/bdi"). DIRTY_LIMIT_SYSTEM lifts the
@@ -93,7 +94,7 @@ int dirty_limit_start(enum dirty_limit_mode mode, const char *sysfs_root, const 
 
 /* Called for every write-back WRITE (the kernel's FUSE_WRITE_CACHE) that
  * lsmfs committed; cheap, any thread. */
-void dirty_limit_note_writeback(uint64_t offset, uint64_t size, bool extends, bool fresh);
+void dirty_limit_note_writeback(uint64_t offset, uint64_t size, bool extends, bool grows_stream);
 
 /* One line for `lsmfs stats` (malloc'd; NULL without memory). */
 char *dirty_limit_stats_text(void);

@@ -317,15 +317,16 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
      * of scattered pages the page cache merged: rewrites of it stay in
      * the tree. One that continues it is part of a sweep (a sequential
      * rewrite, or a file dirtied all over) and may go to a blob file. */
-    if (fi->writepage && !write_order_continues(ino, (uint64_t)off))
+    bool continues = fi->writepage && write_order_continues(ino, (uint64_t)off);
+    if (fi->writepage && !continues)
         flags |= FS_WRITE_REWRITES_IN_TREE;
     struct fs_write_info info = {0};
     ssize_t n = fs_write_info(fs_of(req), ino, (uint64_t)off, buf, size, flags, &info);
     write_order_done(ino, unique, (uint64_t)off, n > 0 ? (uint64_t)n : 0);
-    if (n > 0 && fi->writepage)
-        dirty_limit_note_writeback((uint64_t)off, (uint64_t)n,
-                                   (uint64_t)off + (uint64_t)n > info.size_before,
-                                   info.blocks_added > 0);
+    if (n > 0 && fi->writepage) {
+        bool extends = (uint64_t)off + (uint64_t)n > info.size_before;
+        dirty_limit_note_writeback((uint64_t)off, (uint64_t)n, extends, extends && continues);
+    }
     if (n < 0)
         reply_status(req, (int)n);
     else

@@ -170,10 +170,12 @@ void write_order_wait_turn(uint64_t nodeid, uint64_t unique, uint64_t offset)
 
 /* Advances nodeid's stream past a write of size bytes at offset (size 0:
  * failed). Requires the mutex. */
-static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
+/* nodeid's stream, made in the least recently used slot if it has none,
+ * and marked used. Requires the mutex. */
+static struct stream *use_stream(uint64_t nodeid)
 {
     struct stream *s = find_stream(nodeid);
-    if (s == NULL) { /* take the least recently used slot */
+    if (s == NULL) {
         s = &streams[0];
         for (int i = 1; i < STREAMS; i++)
             if (streams[i].last_used < s->last_used)
@@ -181,6 +183,12 @@ static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
         *s = (struct stream){.nodeid = nodeid};
     }
     s->last_used = ++use_clock;
+    return s;
+}
+
+static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
+{
+    struct stream *s = use_stream(nodeid);
     uint64_t end = offset + size;
     if (size > 0)
         s->last_end = end;
@@ -206,10 +214,16 @@ bool write_order_continues(uint64_t nodeid, uint64_t offset)
 
 void write_order_done(uint64_t nodeid, uint64_t unique, uint64_t offset, uint64_t size)
 {
-    if (unique == 0)
-        return;
     pthread_once(&order_once, init_cond);
     pthread_mutex_lock(&order_mutex);
+    if (unique == 0) {
+        /* Not ordered (not noted, or through io_uring): only where it
+         * ended, for write_order_continues. */
+        if (size > 0)
+            use_stream(nodeid)->last_end = offset + size;
+        pthread_mutex_unlock(&order_mutex);
+        return;
+    }
     for (int i = 0; i < IN_FLIGHT_SLOTS; i++) {
         if (in_flight[i].unique == unique && in_flight[i].nodeid == nodeid) {
             in_flight[i].unique = 0;

@@ -58,7 +58,8 @@ void write_order_wait_turn(uint64_t nodeid, uint64_t unique, uint64_t offset);
  * at offset 0). */
 bool write_order_continues(uint64_t nodeid, uint64_t offset);
 /* Records that request `unique`, of `size` bytes at `offset`, committed
- * (size 0: it failed), forgets it, and wakes the writes waiting for it. */
+ * (size 0: it failed), forgets it, and wakes the writes waiting for it.
+ * With `unique` 0 (a write not noted) only where it ended is kept. */
 void write_order_done(uint64_t nodeid, uint64_t unique, uint64_t offset, uint64_t size);
 
 #endif /* LSMFS_WRITE_ORDER_H */

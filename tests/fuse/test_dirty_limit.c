@@ -3,8 +3,8 @@
  * dirty pages (fuse/dirty_limit.h): the decision fed write-back WRITEs one
  * by one, the knob it writes (a fake sysfs directory), and, on real mounts
  * as root, that scattered writes lift the cap of a default mount, that a
- * new file written from start to end (also one allocated ahead) puts it
- * back, and that
+ * new file written from start to end puts it back (one allocated ahead
+ * does not), and that
  * -o dirty_limit=kernel keeps it.
  */
 #include <errno.h>
@@ -34,15 +34,15 @@ static int feed_scattered(struct dirty_policy *p, unsigned int count)
     return changes;
 }
 
-/* Feeds `bytes` of 1 MiB WRITEs, from `*offset` on, each storing new
- * blocks (and extending the file) or not. Returns the 1-based index of the WRITE that changed the
+/* Feeds `bytes` of 1 MiB WRITEs, from `*offset` on, each extending the
+ * file in a stream or not. Returns the 1-based index of the WRITE that changed the
  * decision, or 0. */
 static unsigned int feed_long(struct dirty_policy *p, uint64_t *offset, uint64_t bytes,
-                              bool fresh)
+                              bool grows)
 {
     unsigned int changed_at = 0;
     for (unsigned int i = 0; i < bytes / MIB; i++) {
-        if (dirty_policy_note(p, *offset, MIB, fresh, fresh) && changed_at == 0)
+        if (dirty_policy_note(p, *offset, MIB, grows, grows) && changed_at == 0)
             changed_at = i + 1;
         *offset += MIB;
     }
@@ -101,54 +101,74 @@ static void test_long_writes_forget_scattered_ones(void **state)
     assert_int_equal(feed_scattered(&q, 1), 1);
 }
 
-/* Once lifted, WRITEs that store new blocks put the cap back after
- * DIRTY_POLICY_FRESH_RESTORE bytes; middling ones count too, and so do
- * those filling a file allocated ahead (not extending it). */
-static void test_fresh_writes_restore(void **state)
+/* Once lifted, a stream growing its file puts the cap back after
+ * DIRTY_POLICY_GROW_RESTORE bytes; middling WRITEs count too. */
+static void test_growing_stream_restores(void **state)
 {
     (void)state;
     struct dirty_policy p = {0};
     feed_scattered(&p, DIRTY_POLICY_SCATTERED);
     assert_true(p.lifted);
     uint64_t offset = 0;
-    unsigned int at = feed_long(&p, &offset, DIRTY_POLICY_FRESH_RESTORE + 4 * MIB, true);
-    assert_int_equal(at, DIRTY_POLICY_FRESH_RESTORE / MIB);
+    unsigned int at = feed_long(&p, &offset, DIRTY_POLICY_GROW_RESTORE + 4 * MIB, true);
+    assert_int_equal(at, DIRTY_POLICY_GROW_RESTORE / MIB);
     assert_false(p.lifted);
 
     struct dirty_policy q = {0};
     feed_scattered(&q, DIRTY_POLICY_SCATTERED);
     bool restored = false;
-    for (uint64_t i = 0; i < DIRTY_POLICY_FRESH_RESTORE / (64 * KIB); i++)
-        restored |= dirty_policy_note(&q, i * 64 * KIB, 64 * KIB, false, true);
+    for (uint64_t i = 0; i < DIRTY_POLICY_GROW_RESTORE / (64 * KIB); i++)
+        restored |= dirty_policy_note(&q, i * 64 * KIB, 64 * KIB, true, true);
     assert_true(restored);
     assert_false(q.lifted);
 }
 
-/* Long WRITEs rewriting stored data (the page cache writing back merged
- * runs of scattered pages, or a whole rewritten file) never put the cap
- * back, however many, and neither do small fresh ones. */
+/* Long WRITEs inside the file (the page cache writing back merged runs of
+ * scattered pages, a whole rewritten file, a file allocated ahead) never
+ * put the cap back, however many, in order or not, and neither do small
+ * ones growing it. */
 static void test_writes_inside_keep_the_cap_lifted(void **state)
 {
     (void)state;
     struct dirty_policy p = {0};
     feed_scattered(&p, DIRTY_POLICY_SCATTERED);
     uint64_t offset = 0;
-    assert_int_equal(feed_long(&p, &offset, 8 * DIRTY_POLICY_FRESH_RESTORE, false), 0);
-    for (uint64_t i = 0; i < DIRTY_POLICY_FRESH_RESTORE / (32 * KIB); i++)
+    assert_int_equal(feed_long(&p, &offset, 8 * DIRTY_POLICY_GROW_RESTORE, false), 0);
+    for (uint64_t i = 0; i < 8 * DIRTY_POLICY_GROW_RESTORE / MIB; i++)
+        assert_false(dirty_policy_note(&p, offset + i * MIB, MIB, false, false));
+    for (uint64_t i = 0; i < DIRTY_POLICY_GROW_RESTORE / (32 * KIB); i++)
         assert_false(dirty_policy_note(&p, offset + i * 32 * KIB, 32 * KIB, true, true));
     assert_true(p.lifted);
 }
 
-/* Scattered WRITEs while lifted forget the fresh bytes counted. */
+/* A file extended in runs with gaps between them (the caller's rule:
+ * growing a stream means extending the file and beginning where the last
+ * WRITE ended) keeps the cap lifted. */
+static void test_gappy_growth_keeps_the_cap_lifted(void **state)
+{
+    (void)state;
+    struct dirty_policy p = {0};
+    feed_scattered(&p, DIRTY_POLICY_SCATTERED);
+    uint64_t last_end = 0;
+    for (uint64_t i = 0; i < 4 * DIRTY_POLICY_GROW_RESTORE / MIB; i++) {
+        uint64_t offset = i * (MIB + 8 * KIB); /* a hole left after each run */
+        bool continues = offset == last_end && offset > 0;
+        assert_false(dirty_policy_note(&p, offset, MIB, true, continues));
+        last_end = offset + MIB;
+    }
+    assert_true(p.lifted);
+}
+
+/* Scattered WRITEs while lifted forget the growing bytes counted. */
 static void test_scattered_writes_renew_the_lift(void **state)
 {
     (void)state;
     struct dirty_policy p = {0};
     feed_scattered(&p, DIRTY_POLICY_SCATTERED);
     uint64_t offset = 0;
-    assert_int_equal(feed_long(&p, &offset, DIRTY_POLICY_FRESH_RESTORE - 8 * MIB, true), 0);
+    assert_int_equal(feed_long(&p, &offset, DIRTY_POLICY_GROW_RESTORE - 8 * MIB, true), 0);
     assert_int_equal(feed_scattered(&p, DIRTY_POLICY_SCATTERED), 0);
-    assert_int_equal(feed_long(&p, &offset, DIRTY_POLICY_FRESH_RESTORE - 8 * MIB, true), 0);
+    assert_int_equal(feed_long(&p, &offset, DIRTY_POLICY_GROW_RESTORE - 8 * MIB, true), 0);
     assert_true(p.lifted);
     assert_int_not_equal(feed_long(&p, &offset, 16 * MIB, true), 0);
     assert_false(p.lifted);
@@ -206,7 +226,7 @@ static void test_auto_writes_the_knob(void **state)
     feed_writeback_scattered(DIRTY_POLICY_SCATTERED);
     assert_int_equal(read_knob(root, "0:40"), 0);
     assert_stats_contain("lifted now; lifted 1 times, put back 0 times");
-    feed_writeback_stream(DIRTY_POLICY_FRESH_RESTORE + 2 * MIB);
+    feed_writeback_stream(DIRTY_POLICY_GROW_RESTORE + 2 * MIB);
     assert_int_equal(read_knob(root, "0:40"), 1);
     assert_stats_contain("the kernel's cap now; lifted 1 times, put back 1 times");
     dirty_limit_stop();
@@ -230,7 +250,7 @@ static void test_other_modes_and_errors(void **state)
 
     assert_int_equal(dirty_limit_start(DIRTY_LIMIT_SYSTEM, root, "0:40"), 0);
     assert_int_equal(read_knob(root, "0:40"), 0);
-    feed_writeback_stream(4 * DIRTY_POLICY_FRESH_RESTORE);
+    feed_writeback_stream(4 * DIRTY_POLICY_GROW_RESTORE);
     assert_int_equal(read_knob(root, "0:40"), 0);
     assert_stats_contain("system on bdi 0:40, lifted now; lifted 1 times");
     dirty_limit_stop();
@@ -327,11 +347,15 @@ static void test_mount_auto_lifts_and_restores(void **state)
     assert_int_equal(mounted_strict_limit(m), 0);
     /* A flusher starting on the stream while it is written breaks it into
      * pieces, some of them small: half again what is needed leaves room. */
-    write_stream(m, "stream", DIRTY_POLICY_FRESH_RESTORE * 3 / 2, false);
+    write_stream(m, "stream", DIRTY_POLICY_GROW_RESTORE * 3 / 2, false);
     assert_int_equal(mounted_strict_limit(m), 1);
+    /* A file allocated ahead and then written in order is not told apart
+     * from one dirtied all over at random: the cap stays as it is. */
     write_scattered_pages(m, DIRTY_POLICY_SCATTERED + 200);
     assert_int_equal(mounted_strict_limit(m), 0);
-    write_stream(m, "allocated", DIRTY_POLICY_FRESH_RESTORE * 3 / 2, true);
+    write_stream(m, "allocated", DIRTY_POLICY_GROW_RESTORE * 3 / 2, true);
+    assert_int_equal(mounted_strict_limit(m), 0);
+    write_stream(m, "grown", DIRTY_POLICY_GROW_RESTORE * 3 / 2, false);
     assert_int_equal(mounted_strict_limit(m), 1);
     lsmfs_mount_destroy(m);
 }
@@ -359,8 +383,9 @@ int main(void)
         cmocka_unit_test(test_scattered_writes_lift),
         cmocka_unit_test(test_other_writes_never_lift),
         cmocka_unit_test(test_long_writes_forget_scattered_ones),
-        cmocka_unit_test(test_fresh_writes_restore),
+        cmocka_unit_test(test_growing_stream_restores),
         cmocka_unit_test(test_writes_inside_keep_the_cap_lifted),
+        cmocka_unit_test(test_gappy_growth_keeps_the_cap_lifted),
         cmocka_unit_test(test_scattered_writes_renew_the_lift),
         cmocka_unit_test(test_auto_writes_the_knob),
         cmocka_unit_test(test_other_modes_and_errors),
