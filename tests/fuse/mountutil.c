@@ -4,6 +4,8 @@
  */
 #include "mountutil.h"
 
+#include "bdi.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -979,4 +981,13 @@ void lsmfs_run_child(const struct lsmfs_creds *creds, lsmfs_child_fn fn, void *a
     int report_fd;
     pid_t pid = lsmfs_start_child(creds, fn, arg, &report_fd);
     lsmfs_wait_child(pid, report_fd);
+}
+
+int lsmfs_mount_strict_limit(const struct lsmfs_mount *m)
+{
+    char bdi[64];
+    int rc = bdi_of_mount("/proc/self/mountinfo", m->mountpoint, bdi, sizeof(bdi));
+    if (rc != 0)
+        fail_msg("no mountinfo entry for %s: %s", m->mountpoint, strerror(-rc));
+    return bdi_strict_limit("/sys/class/bdi", bdi);
 }

@@ -55,6 +55,11 @@ void lsmfs_mount_destroy(struct lsmfs_mount *m);
  * m->mountpoint is a fuse.lsmfs mount. */
 void lsmfs_mount_start(struct lsmfs_mount *m);
 
+/* The strict_limit of the mount's bdi (fuse/bdi.h), found through the
+ * kernel's mountinfo: 0 or 1, or a negative errno (-ENOENT on a kernel
+ * without the knob). Fails the test when the mount is not listed. */
+int lsmfs_mount_strict_limit(const struct lsmfs_mount *m);
+
 /* Unmounts with `fusermount3 -u` (retrying a busy mount for a while, then
  * lazily), waits for the daemon and fails the test if it exited non-zero,
  * by a signal, did not exit, or logged a sanitizer report. */

@@ -87,17 +87,6 @@ static void test_strict_limit_read_write(void **state)
     kv_test_cleanup_dir(root);
 }
 
-/* The strict_limit of a real mount's bdi, found through the kernel's own
- * mountinfo. */
-static int mounted_strict_limit(const struct lsmfs_mount *m)
-{
-    char bdi[64];
-    int rc = bdi_of_mount("/proc/self/mountinfo", m->mountpoint, bdi, sizeof(bdi));
-    if (rc != 0)
-        fail_msg("no mountinfo entry for %s: %s", m->mountpoint, strerror(-rc));
-    return bdi_strict_limit("/sys/class/bdi", bdi);
-}
-
 /* A default mount keeps the kernel's strict limit; root's
  * -o system_dirty_limit turns it off; writes through the mount work and
  * persist either way. */
@@ -107,7 +96,7 @@ static void test_mount_strict_limit_option(void **state)
     if (geteuid() != 0)
         skip();
     struct lsmfs_mount *lifted = lsmfs_mount_create("bdi-lifted", "system_dirty_limit");
-    int value = mounted_strict_limit(lifted);
+    int value = lsmfs_mount_strict_limit(lifted);
     if (value == -ENOENT) { /* a kernel before 6.2 has no knob */
         lsmfs_mount_destroy(lifted);
         skip();
@@ -116,7 +105,7 @@ static void test_mount_strict_limit_option(void **state)
     lsmfs_mount_destroy(lifted);
 
     struct lsmfs_mount *kept = lsmfs_mount_create("bdi-kept", NULL);
-    assert_int_equal(mounted_strict_limit(kept), 1);
+    assert_int_equal(lsmfs_mount_strict_limit(kept), 1);
     char path[4096];
     snprintf(path, sizeof(path), "%s/f", kept->mountpoint);
     int fd = open(path, O_CREAT | O_WRONLY, 0644);
@@ -128,7 +117,7 @@ static void test_mount_strict_limit_option(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 4);
-    assert_int_equal(mounted_strict_limit(kept), 1);
+    assert_int_equal(lsmfs_mount_strict_limit(kept), 1);
     lsmfs_mount_destroy(kept);
 }
 

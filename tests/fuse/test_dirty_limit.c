@@ -273,15 +273,6 @@ static void test_other_modes_and_errors(void **state)
 
 /* ---- real mounts (root) ---- */
 
-static int mounted_strict_limit(const struct lsmfs_mount *m)
-{
-    char bdi[64];
-    int rc = bdi_of_mount("/proc/self/mountinfo", m->mountpoint, bdi, sizeof(bdi));
-    if (rc != 0)
-        fail_msg("no mountinfo entry for %s: %s", m->mountpoint, strerror(-rc));
-    return bdi_strict_limit("/sys/class/bdi", bdi);
-}
-
 /* Writes 4 KiB pages, one in eight, deep into a sparse file and fsyncs:
  * the write-back is that many one-page WRITEs. */
 static void write_scattered_pages(const struct lsmfs_mount *m, unsigned int pages)
@@ -337,26 +328,26 @@ static void test_mount_auto_lifts_and_restores(void **state)
     if (geteuid() != 0)
         skip();
     struct lsmfs_mount *m = lsmfs_mount_create("dirty-auto-mount", NULL);
-    int value = mounted_strict_limit(m);
+    int value = lsmfs_mount_strict_limit(m);
     if (value == -ENOENT) { /* a kernel before 6.2 has no knob */
         lsmfs_mount_destroy(m);
         skip();
     }
     assert_int_equal(value, 1);
     write_scattered_pages(m, DIRTY_POLICY_SCATTERED + 200);
-    assert_int_equal(mounted_strict_limit(m), 0);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 0);
     /* A flusher starting on the stream while it is written breaks it into
      * pieces, some of them small: half again what is needed leaves room. */
     write_stream(m, "stream", DIRTY_POLICY_GROW_RESTORE * 3 / 2, false);
-    assert_int_equal(mounted_strict_limit(m), 1);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 1);
     /* A file allocated ahead and then written in order is not told apart
      * from one dirtied all over at random: the cap stays as it is. */
     write_scattered_pages(m, DIRTY_POLICY_SCATTERED + 200);
-    assert_int_equal(mounted_strict_limit(m), 0);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 0);
     write_stream(m, "allocated", DIRTY_POLICY_GROW_RESTORE * 3 / 2, true);
-    assert_int_equal(mounted_strict_limit(m), 0);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 0);
     write_stream(m, "grown", DIRTY_POLICY_GROW_RESTORE * 3 / 2, false);
-    assert_int_equal(mounted_strict_limit(m), 1);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 1);
     lsmfs_mount_destroy(m);
 }
 
@@ -366,14 +357,14 @@ static void test_mount_kernel_mode_keeps_the_cap(void **state)
     if (geteuid() != 0)
         skip();
     struct lsmfs_mount *m = lsmfs_mount_create("dirty-kernel-mount", "dirty_limit=kernel");
-    int value = mounted_strict_limit(m);
+    int value = lsmfs_mount_strict_limit(m);
     if (value == -ENOENT) {
         lsmfs_mount_destroy(m);
         skip();
     }
     assert_int_equal(value, 1);
     write_scattered_pages(m, 2 * DIRTY_POLICY_SCATTERED);
-    assert_int_equal(mounted_strict_limit(m), 1);
+    assert_int_equal(lsmfs_mount_strict_limit(m), 1);
     lsmfs_mount_destroy(m);
 }
 
