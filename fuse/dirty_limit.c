@@ -8,13 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "bdi.h"
-
-#ifndef PR_SET_IO_FLUSHER
-#define PR_SET_IO_FLUSHER 57
-#endif
 
 bool dirty_policy_note(struct dirty_policy *p, uint64_t offset, uint64_t size, bool extends,
                        bool grows_stream)
@@ -139,9 +134,4 @@ void dirty_limit_stop(void)
     memset(&state, 0, sizeof(state));
     state.mode = mode;
     pthread_mutex_unlock(&lock);
-}
-
-int dirty_limit_io_flusher(void)
-{
-    return prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == 0 ? 0 : -errno;
 }

@@ -34,13 +34,6 @@
  * Durability does not depend on it: data not yet fsync'ed is in the
  * kernel's page cache either way (only more of it with the cap lifted),
  * and fsync writes it through the daemon's WAL before it returns.
- *
- * The writes of the daemon itself (WAL, tables, blob files) go to another
- * file system while the kernel may be waiting for the daemon to clean this
- * mount's pages; dirty_limit_io_flusher() marks the process as such a
- * cleaner (PR_SET_IO_FLUSHER), so that its own writes are throttled on
- * their own device's dirty pages only and its allocations do not wait for
- * I/O. That matters most with the cap lifted.
  */
 #ifndef LSMFS_DIRTY_LIMIT_H
 #define LSMFS_DIRTY_LIMIT_H
@@ -101,10 +94,5 @@ char *dirty_limit_stats_text(void);
 
 /* Forgets the mount (before it goes; the next start begins afresh). */
 void dirty_limit_stop(void);
-
-/* Marks the calling process an I/O flusher (PR_SET_IO_FLUSHER): threads
- * created after it inherit it. Returns 0 or a negative errno (-EPERM
- * without CAP_SYS_RESOURCE). */
-int dirty_limit_io_flusher(void);
 
 #endif

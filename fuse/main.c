@@ -541,9 +541,6 @@ static int serve(struct config *c, struct fuse_session *se, int report_fd)
 {
     char err[1024] = "";
     struct fs *fs = NULL;
-    /* Before any thread starts, so that all inherit it (dirty_limit.h);
-     * only root may, and the others do without. */
-    (void)dirty_limit_io_flusher();
     int rc = open_fs(c, &fs, err, sizeof(err));
     if (rc != 0) {
         report(report_fd, err[0] ? err : strerror(-rc));
