@@ -308,7 +308,6 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
         flags |= FS_WRITE_KILL_SUIDGID;
     if (fi->writepage)
         flags |= FS_WRITE_WRITEBACK;
-
     /* The WRITEs of a sequential stream commit in file order (see
      * write_order.h: sequential files then compact by moving). */
     uint64_t unique = fuse_io_current_unique(FUSE_WRITE, ino);

@@ -168,8 +168,6 @@ void write_order_wait_turn(uint64_t nodeid, uint64_t unique, uint64_t offset)
     pthread_mutex_unlock(&order_mutex);
 }
 
-/* Advances nodeid's stream past a write of size bytes at offset (size 0:
- * failed). Requires the mutex. */
 /* nodeid's stream, made in the least recently used slot if it has none,
  * and marked used. Requires the mutex. */
 static struct stream *use_stream(uint64_t nodeid)
@@ -186,6 +184,8 @@ static struct stream *use_stream(uint64_t nodeid)
     return s;
 }
 
+/* Advances nodeid's stream past a write of size bytes at offset (size 0:
+ * failed). Requires the mutex. */
 static void advance_stream(uint64_t nodeid, uint64_t offset, uint64_t size)
 {
     struct stream *s = use_stream(nodeid);

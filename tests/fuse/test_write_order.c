@@ -223,6 +223,33 @@ static void test_unknown_requests(void **state)
     assert_true(now_ms() - start < 200);
 }
 
+/* write_order_continues: a write continues where the node's last
+ * committed write ended, noted or not, wherever that was (a rewrite
+ * behind the stream too); never at offset 0, never for a node not seen,
+ * and not after a failed write moved nothing. */
+static void test_continues(void **state)
+{
+    (void)state;
+    assert_false(write_order_continues(51, 0));
+    assert_false(write_order_continues(51, 4096));
+    uint64_t u = next_unique += 2;
+    write_order_arrived(51, u, 0, 8192);
+    write_order_wait_turn(51, u, 0);
+    write_order_done(51, u, 0, 8192);
+    assert_true(write_order_continues(51, 8192));
+    assert_false(write_order_continues(51, 12288)); /* a gap */
+    assert_false(write_order_continues(52, 8192));  /* another node */
+    /* A rewrite behind the end, not noted (unique 0, as through io_uring). */
+    write_order_done(51, 0, 1 << 20, 4096);
+    assert_true(write_order_continues(51, (1 << 20) + 4096));
+    assert_false(write_order_continues(51, 8192));
+    write_order_done(51, 0, 4096, 0); /* failed: nothing moves */
+    assert_true(write_order_continues(51, (1 << 20) + 4096));
+    /* Back to the start of the file: offset 0 never continues. */
+    write_order_done(51, 0, 0, 0);
+    assert_false(write_order_continues(51, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_waits_are_bounded),
         cmocka_unit_test(test_grace_waits),
         cmocka_unit_test(test_unknown_requests),
+        cmocka_unit_test(test_continues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
