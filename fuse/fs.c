@@ -227,26 +227,70 @@ int fs_commit_freeing(struct fs *fs, kv_write_batch *batch)
     return rc;
 }
 
-void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks)
+void fs_ino_spans_add(struct fs_ino_span *spans, int *count, uint64_t ino)
+{
+    struct fs_ino_span *s = spans;
+    int n = *count, i = 0;
+    while (i < n && s[i].hi + 1 < ino)
+        i++;
+    /* s[i] (if any) is the first span that ends at or after ino - 1. */
+    if (i < n && s[i].lo <= ino + 1) {
+        if (ino < s[i].lo)
+            s[i].lo = ino;
+        if (ino > s[i].hi)
+            s[i].hi = ino;
+        if (i + 1 < n && s[i].hi + 1 >= s[i + 1].lo) { /* it now touches the next */
+            s[i].hi = s[i + 1].hi;
+            memmove(&s[i + 1], &s[i + 2], (size_t)(n - i - 2) * sizeof(*s));
+            *count = n - 1;
+        }
+        return;
+    }
+    if (n == FS_SETTLE_RANGES) {
+        int closest = 0;
+        for (int j = 1; j + 1 < n; j++)
+            if (s[j + 1].lo - s[j].hi < s[closest + 1].lo - s[closest].hi)
+                closest = j;
+        s[closest].hi = s[closest + 1].hi;
+        memmove(&s[closest + 1], &s[closest + 2], (size_t)(n - closest - 2) * sizeof(*s));
+        *count = n - 1;
+        fs_ino_spans_add(spans, count, ino); /* the merged span may hold ino now */
+        return;
+    }
+    memmove(&s[i + 1], &s[i], (size_t)(n - i) * sizeof(*s));
+    s[i].lo = s[i].hi = ino;
+    *count = n + 1;
+}
+
+/* Data of ino was freed: counted and its inode noted for the settling
+ * compaction, or compacted at once on a full disk. */
+static void note_freed(struct fs *fs, uint64_t ino, uint64_t blocks, int what_when_full)
 {
     if (atomic_load(&fs->disk_full)) {
         /* Compacting the deletions away needs room for its output. */
         release_reserve(fs);
-        fs_request_compaction(fs, ino, FS_SPACE_DROP | FS_SPACE_COMPACT);
-    } else if (blocks * fs->block_size >= FS_DROP_DELETED_BYTES) {
-        fs_request_compaction(fs, ino,
-                              blocks * fs->block_size >= FS_COMPACT_DELETED_BYTES
-                                  ? FS_SPACE_DROP | FS_SPACE_COMPACT
-                                  : FS_SPACE_DROP);
+        fs_request_compaction(fs, ino, what_when_full);
+        return;
     }
+    pthread_mutex_lock(&fs->maintenance_mutex);
+    fs_ino_spans_add(fs->freed, &fs->freed_count, ino);
+    fs->freed_bytes += blocks * fs->block_size;
+    fs->freed_last_ms = now_ms();
+    if (fs->freed_bytes >= FS_SETTLE_BYTES)
+        pthread_cond_signal(&fs->maintenance_cond);
+    pthread_mutex_unlock(&fs->maintenance_mutex);
 }
 
-void fs_note_trimmed_data(struct fs *fs, uint64_t ino)
+void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks)
 {
-    if (atomic_load(&fs->disk_full)) {
-        release_reserve(fs);
-        fs_request_compaction(fs, ino, FS_SPACE_COMPACT);
-    }
+    if (!atomic_load(&fs->disk_full) && blocks * fs->block_size >= FS_DROP_DELETED_BYTES)
+        fs_request_compaction(fs, ino, FS_SPACE_DROP);
+    note_freed(fs, ino, blocks, FS_SPACE_DROP | FS_SPACE_COMPACT);
+}
+
+void fs_note_trimmed_data(struct fs *fs, uint64_t ino, uint64_t blocks)
+{
+    note_freed(fs, ino, blocks, FS_SPACE_COMPACT);
 }
 
 void fs_request_compaction(struct fs *fs, uint64_t ino, int what)
@@ -301,6 +345,19 @@ static void drop_deleted_files(struct fs *fs, uint64_t ino)
     kv_delete_files_in_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end), NULL);
 }
 
+/* 0 when the freed data is due to be compacted (FS_SETTLE_BYTES), the
+ * milliseconds until it is, or -1 when too little has gathered
+ * (maintenance_mutex held). */
+static int64_t settle_due_in_ms(struct fs *fs)
+{
+    if (fs->freed_bytes < FS_SETTLE_BYTES)
+        return -1;
+    if (fs->freed_bytes >= FS_COMPACT_FREED_BYTES)
+        return 0;
+    int64_t left = fs->freed_last_ms + FS_SETTLE_MS - now_ms();
+    return left > 0 ? left : 0;
+}
+
 static void *maintenance_main(void *arg)
 {
     struct fs *fs = arg;
@@ -311,10 +368,19 @@ static void *maintenance_main(void *arg)
     int retry_count = 0;
     pthread_mutex_lock(&fs->maintenance_mutex);
     while (!fs->maintenance_stop) {
-        if (fs->request_count == 0 && !fs->compact_all) {
+        int64_t settle_in = settle_due_in_ms(fs);
+        if (fs->request_count == 0 && !fs->compact_all && settle_in != 0) {
+            int64_t wait_ms = atomic_load(&fs->disk_full) ? 1000 : 5000;
+            if (settle_in > 0 && settle_in < wait_ms)
+                wait_ms = settle_in;
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += atomic_load(&fs->disk_full) ? 1 : 5;
+            until.tv_sec += wait_ms / 1000;
+            until.tv_nsec += (wait_ms % 1000) * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
             pthread_cond_timedwait(&fs->maintenance_cond, &fs->maintenance_mutex, &until);
             if (fs->maintenance_stop)
                 break;
@@ -325,6 +391,14 @@ static void *maintenance_main(void *arg)
         memcpy(requests, fs->requests, (size_t)count * sizeof(requests[0]));
         fs->request_count = 0;
         fs->compact_all = false;
+        struct fs_ino_span settle[FS_SETTLE_RANGES];
+        int settle_count = 0;
+        if (settle_due_in_ms(fs) == 0) {
+            settle_count = fs->freed_count;
+            memcpy(settle, fs->freed, (size_t)settle_count * sizeof(settle[0]));
+            fs->freed_count = 0;
+            fs->freed_bytes = 0;
+        }
         pthread_mutex_unlock(&fs->maintenance_mutex);
 
         bool full = atomic_load(&fs->disk_full);
@@ -347,6 +421,12 @@ static void *maintenance_main(void *arg)
                 char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
                 fs_key_data(begin, requests[i].ino, 0);
                 fs_key_data(end, requests[i].ino + 1, 0);
+                kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
+            }
+            for (int i = 0; i < settle_count; i++) {
+                char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
+                fs_key_data(begin, settle[i].lo, 0);
+                fs_key_data(end, settle[i].hi + 1, 0);
                 kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
             }
         }

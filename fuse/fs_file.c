@@ -554,6 +554,7 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t offset, uint64_
         fs_unlock_inode(fs, ino);
         return rc;
     }
+    uint64_t blocks_before = inode.blocks;
     kv_write_batch *batch = kv_write_batch_create();
     if (zeroes)
         rc = zero_bytes(fs, batch, ino, &inode, offset, end);
@@ -564,8 +565,8 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t offset, uint64_
         fs_batch_put_inode(fs, batch, ino, &inode);
         rc = zeroes ? fs_commit_freeing(fs, batch) : fs_commit(fs, batch);
     }
-    if (rc == 0 && zeroes)
-        fs_note_trimmed_data(fs, ino);
+    if (rc == 0 && zeroes && inode.blocks < blocks_before)
+        fs_note_trimmed_data(fs, ino, blocks_before - inode.blocks);
     if (rc == 0)
         fs_inode_cached(fs, ino, &inode);
     fs_unlock_inode(fs, ino);

@@ -23,11 +23,27 @@
 
 #define FS_LOCK_STRIPES 1024
 #define FS_INO_BATCH 4096 /* inode numbers reserved per superblock write */
-/* A deleted file this large has its data compacted away at once. */
-#define FS_COMPACT_DELETED_BYTES (64u << 20)
 /* A deleted file this large has the SST files that hold only its data
  * dropped at once (no compaction needed, no space needed). */
 #define FS_DROP_DELETED_BYTES (4u << 20)
+/* Freed data (deleted files, truncations, punched holes) still has its
+ * space taken until its deletions are compacted into the tables that index
+ * it: before that, those tables count the blob records it sits in as live,
+ * and garbage collection leaves the blob files alone. The maintenance
+ * thread compacts the key ranges of freed data once FS_SETTLE_BYTES have
+ * gathered and no more has come for FS_SETTLE_MS, or at once from
+ * FS_COMPACT_FREED_BYTES. The ranges are kept as up to FS_SETTLE_RANGES
+ * spans of inode numbers (the two closest merge when a new one comes), so
+ * that a compaction does not reach the data of every file in between. */
+#define FS_SETTLE_BYTES (4u << 20)
+#define FS_SETTLE_MS 1000
+#define FS_COMPACT_FREED_BYTES (64u << 20)
+#define FS_SETTLE_RANGES 16
+
+/* Inode numbers lo to hi, both included. */
+struct fs_ino_span {
+    uint64_t lo, hi;
+};
 
 struct fs {
     char *path;
@@ -60,6 +76,10 @@ struct fs {
     } requests[64];
     int request_count;
     bool compact_all; /* the queue overflowed: compact everything */
+    struct fs_ino_span freed[FS_SETTLE_RANGES]; /* sorted, disjoint, not adjacent */
+    int freed_count;
+    uint64_t freed_bytes;  /* freed since the last settling compaction */
+    int64_t freed_last_ms; /* when the last of it was freed */
 
     atomic_uint_fast64_t orphans_reclaimed;
     atomic_uint_fast64_t reserve_released;
@@ -105,13 +125,19 @@ int fs_commit_freeing(struct fs *fs, kv_write_batch *batch);
 #define FS_SPACE_DROP 1
 #define FS_SPACE_COMPACT 2
 void fs_request_compaction(struct fs *fs, uint64_t ino, int what);
-/* A file's data blocks were all deleted (the inode is gone): has them
- * dropped, and compacted away at once when the file was large or the disk
- * is full (then giving up the reserve). */
+/* A file's data blocks were all deleted (the inode is gone): has the SST
+ * files holding only them dropped when the file was large, and their key
+ * range compacted (FS_SETTLE_BYTES above; at once when the disk is full,
+ * then giving up the reserve). */
 void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks);
-/* Some of a file's blocks were deleted (truncate, hole punch): on a full
- * disk, has its key range compacted so that the space comes back. */
-void fs_note_trimmed_data(struct fs *fs, uint64_t ino);
+/* Adds ino to spans[0..*count) (sorted, disjoint, not adjacent): merged
+ * into a span it is in or touches, else a span of its own; with
+ * FS_SETTLE_RANGES spans already, the two with the smallest gap between
+ * them become one first. */
+void fs_ino_spans_add(struct fs_ino_span *spans, int *count, uint64_t ino);
+/* blocks of a file's blocks were deleted (truncate, hole punch): has its
+ * key range compacted, as above. */
+void fs_note_trimmed_data(struct fs *fs, uint64_t ino, uint64_t blocks);
 /* kv status -> negative errno (KV_NOT_FOUND -> -ENOENT, NO_SPACE ->
  * -ENOSPC, corruption and I/O -> -EIO), logging damage to stderr. */
 int fs_errno(int status);

@@ -150,6 +150,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
     int64_t now = fs_now_ns();
     /* Only a truncation frees space; it may use the reserve on a full disk. */
     bool shrinks = rc == 0 && (to_set & FS_SET_SIZE) && (uint64_t)attr->st_size < inode.size;
+    uint64_t blocks_before = rc == 0 ? inode.blocks : 0;
     if (rc == 0 && (to_set & FS_SET_SIZE)) {
         if (S_ISDIR(inode.mode))
             rc = -EISDIR;
@@ -186,8 +187,8 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct stat *attr, int to_set,
         fs_batch_put_inode(fs, batch, ino, &inode);
         rc = shrinks ? fs_commit_freeing(fs, batch) : fs_commit(fs, batch);
     }
-    if (rc == 0 && shrinks)
-        fs_note_trimmed_data(fs, ino);
+    if (rc == 0 && shrinks && inode.blocks < blocks_before)
+        fs_note_trimmed_data(fs, ino, blocks_before - inode.blocks);
     if (rc == 0) {
         fs_inode_cached(fs, ino, &inode);
         fs_fill_stat(fs, ino, &inode, st);
@@ -668,6 +669,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags)
     fs_lock_inode(fs, ino);
     int rc = fs_inode_load(fs, ino, &inode);
     if (rc == 0 && (flags & O_TRUNC) && S_ISREG(inode.mode) && inode.size > 0) {
+        uint64_t blocks_before = inode.blocks;
         kv_write_batch *batch = kv_write_batch_create();
         rc = fs_file_resize(fs, batch, ino, &inode, 0);
         if (rc == 0)
@@ -678,7 +680,8 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags)
             rc = fs_commit_freeing(fs, batch);
         }
         if (rc == 0) {
-            fs_note_trimmed_data(fs, ino);
+            if (inode.blocks < blocks_before)
+                fs_note_trimmed_data(fs, ino, blocks_before - inode.blocks);
             fs_inode_cached(fs, ino, &inode);
         }
         kv_write_batch_destroy(batch);

@@ -658,6 +658,51 @@ static void test_rewrites_stay_in_tree(void **state)
     free(back);
 }
 
+/* The spans of freed inodes (fs_ino_spans_add): after every addition
+ * they are sorted, disjoint and not adjacent, at most FS_SETTLE_RANGES of
+ * them, and they cover every inode added; while no merge was forced, they
+ * cover exactly the inodes added. Random inodes, checked against a set. */
+static void test_freed_spans(void **state)
+{
+    (void)state;
+    enum { RANGE = 400 };
+    unsigned seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        struct fs_ino_span spans[FS_SETTLE_RANGES];
+        int count = 0;
+        bool added[RANGE] = {false}, forced = false;
+        int additions = 1 + round % 60;
+        for (int k = 0; k < additions; k++) {
+            seed = seed * 1103515245 + 12345;
+            uint64_t ino = 1 + (seed >> 8) % (round < 100 ? 40 : RANGE - 2);
+            /* A merge is forced when the new inode would start a span of
+             * its own and the set is full. */
+            bool own = true;
+            for (int i = 0; i < count; i++)
+                if (ino + 1 >= spans[i].lo && ino <= spans[i].hi + 1)
+                    own = false;
+            forced |= own && count == FS_SETTLE_RANGES;
+            fs_ino_spans_add(spans, &count, ino);
+            added[ino] = true;
+            assert_true(count >= 1 && count <= FS_SETTLE_RANGES);
+            for (int i = 0; i < count; i++) {
+                assert_true(spans[i].lo <= spans[i].hi);
+                if (i > 0)
+                    assert_true(spans[i - 1].hi + 1 < spans[i].lo);
+            }
+            for (uint64_t x = 0; x < RANGE; x++) {
+                bool covered = false;
+                for (int i = 0; i < count; i++)
+                    covered |= x >= spans[i].lo && x <= spans[i].hi;
+                if (added[x])
+                    assert_true(covered);
+                else if (!forced)
+                    assert_false(covered);
+            }
+        }
+    }
+}
+
 static void test_lseek(void **state)
 {
     struct fs_fixture *fx = *state;
@@ -973,6 +1018,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_past_4gib, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_types_and_missing, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, fsutil_fixture_teardown),
+        cmocka_unit_test(test_freed_spans),
         cmocka_unit_test(test_model_4k),
         cmocka_unit_test(test_model_512),
     };

@@ -4,7 +4,8 @@
 # synced before must read back intact, deleting files must work on the full
 # disk and give the space back, writing must resume, the daemon must exit
 # cleanly and fsck must find the store clean. And deletions must wait for
-# space that is short only for a moment, rather than fail.
+# space that is short only for a moment, rather than fail. On a disk with
+# room to spare, the space of deleted files must come back within seconds.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -13,11 +14,15 @@ SMALL=$SCRATCH/small
 MNT=$SCRATCH/mnt
 SMALL2=$SCRATCH/small2
 MNT2=$SCRATCH/mnt2
+SMALL3=$SCRATCH/small3
+MNT3=$SCRATCH/mnt3
 # After the lsmfs mounts are gone (exit hooks run after unmounting).
 lsmfs_on_exit 'if mountpoint -q "$SMALL"; then umount "$SMALL" || umount -l "$SMALL"; fi'
 lsmfs_on_exit 'if mountpoint -q "$SMALL2"; then umount "$SMALL2" || umount -l "$SMALL2"; fi'
+lsmfs_on_exit 'if mountpoint -q "$SMALL3"; then umount "$SMALL3" || umount -l "$SMALL3"; fi'
 
-used_kib() { df -k --output=used "$SMALL" | tail -n 1 | tr -d ' '; }
+# used_kib [DIR]: KiB used on DIR's file system (default: $SMALL).
+used_kib() { df -k --output=used "${1:-$SMALL}" | tail -n 1 | tr -d ' '; }
 
 # fill_up FILE: writes zeros to FILE until the disk is full.
 fill_up() { dd if=/dev/zero of="$1" bs=4k status=none 2>/dev/null; true; }
@@ -113,6 +118,44 @@ deletion_waits() {
     umount "$SMALL2"
 }
 
+# On a disk with room to spare, the space of deleted files comes back
+# too, and soon, with nothing else written: their data is in blob files,
+# which garbage collection takes only once the deletions are compacted into
+# the tables that index it (fs_impl.h, FS_SETTLE_BYTES).
+roomy_disk() {
+    [[ $(id -u) == 0 ]] || return "$(skip_because "mounting a tmpfs needs root")"
+    mkdir -p "$SMALL3" && check "mount a 400 MiB tmpfs" mount -t tmpfs -o size=400m tmpfs "$SMALL3" ||
+        return
+    local data=$SMALL3/data i
+    check "mount lsmfs on it" lsmfs_mount "$data" "$MNT3" || return
+    head -c 20971520 /dev/urandom >"$SCRATCH/f5"
+    for ((i = 1; i <= 5; i++)); do
+        local source=/dev/urandom
+        ((i == 5)) && source=$SCRATCH/f5
+        check "write file $i" dd if="$source" of="$MNT3/f$i" bs=1M count=20 conv=fsync \
+            status=none || return
+    done
+    local before
+    before=$(used_kib "$SMALL3")
+    check "delete 4 of the 5 files" rm "$MNT3/f1" "$MNT3/f2" "$MNT3/f3" "$MNT3/f4" || return
+    for ((i = 0; i < 60; i++)); do
+        (($(used_kib "$SMALL3") < before - 50 * 1024)) && break
+        sleep 0.5
+    done
+    echo "    disk used after deleting 80 MiB: $(used_kib "$SMALL3") KiB (was $before KiB)"
+    if (($(used_kib "$SMALL3") >= before - 50 * 1024)); then
+        ls -la "$data" >"$SCRATCH/roomy.ls"
+        "$LSMFS_BIN" stats "$MNT3" >"$SCRATCH/roomy-stats.txt" 2>&1
+        fail_because "under 50 MiB of 80 came back within 30 s (see $SCRATCH/roomy.ls, roomy-stats.txt)"
+        return
+    fi
+    check "the file kept reads back" cmp "$SCRATCH/f5" "$MNT3/f5" || return
+    check "unmount; the daemon exits cleanly" lsmfs_unmount "$MNT3" || return
+    check "fsck finds the store clean" "$LSMFS_BIN" fsck --no-progress "$data" || return
+    umount "$SMALL3"
+}
+
 run_case "full disk: ENOSPC, nothing lost, deletions give space back" full_disk
 run_case "full disk: a deletion waits for space that comes back" deletion_waits
+run_case "roomy disk: deleted files give their space back" roomy_disk
 lsmfs_test_finish
