@@ -133,9 +133,7 @@ enum fs_write_flag {
      * rather than in a blob file (kv_write_batch_keep_in_tree): for the
      * write-back of scattered rewrites, which the page cache merges into
      * long WRITEs pass after pass (dirty_limit.h), each leaving the last
-     * pass's records in blob files as garbage. Not used by the daemon yet:
-     * routing gappy write-back this way made test_full_disk's space come
-     * back late (2 failures in 10 runs, 0 without). */
+     * pass's records in blob files as garbage. */
     FS_WRITE_REWRITES_IN_TREE = 1 << 3,
 };
 /* Writes size bytes at offset, extending the file. flags: enum

@@ -312,9 +312,14 @@ static void lsmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
      * write_order.h: sequential files then compact by moving). */
     uint64_t unique = fuse_io_current_unique(FUSE_WRITE, ino);
     write_order_wait_turn(ino, unique, (uint64_t)off);
-    /* Whether this write-back begins where the file's last WRITE ended:
-     * part of a stream, for dirty_limit.h. */
+    /* Write-back that leaves a gap behind the file's last WRITE is a run
+     * of scattered pages the page cache merged: rewrites of it stay in
+     * the tree. One that continues it is part of a sweep (a sequential
+     * rewrite, or a file dirtied all over) and may go to a blob file, and
+     * is part of a stream for dirty_limit.h. */
     bool continues = fi->writepage && write_order_continues(ino, (uint64_t)off);
+    if (fi->writepage && !continues)
+        flags |= FS_WRITE_REWRITES_IN_TREE;
     struct fs_write_info info = {0};
     ssize_t n = fs_write_info(fs_of(req), ino, (uint64_t)off, buf, size, flags, &info);
     write_order_done(ino, unique, (uint64_t)off, n > 0 ? (uint64_t)n : 0);
