@@ -892,6 +892,7 @@ int fs_open(const char *path, const struct fs_options *options, struct fs **out,
         return rc;
     }
     start_maintenance(fs);
+    fs->opened = true;
     *out = fs;
     return 0;
 }
@@ -902,6 +903,17 @@ int fs_close(struct fs *fs)
         return 0;
     int rc = 0;
     stop_maintenance(fs);
+    /* The session is over: no handle and no kernel reference is left, so
+     * the inodes still waiting for one (the kernel need not send every
+     * FORGET before it unmounts, and a reclaim may have found the disk
+     * full) go now, and a clean unmount leaves no orphan behind. What
+     * fails here is reclaimed at the next mount. */
+    if (fs->opened && !fs->options.read_only) {
+        int reclaim_rc = reclaim_orphans(fs);
+        if (reclaim_rc != 0)
+            fprintf(stderr, "lsmfs: %s: reclaiming orphans at close: %s (the next mount will)\n",
+                    fs->path, strerror(-reclaim_rc));
+    }
     if (fs->db != NULL) {
         rc = kv_sync_wal(fs->db);
         int close_rc = kv_close(fs->db);

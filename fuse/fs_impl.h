@@ -81,6 +81,7 @@ struct fs {
     uint64_t freed_bytes;  /* freed since the last settling compaction */
     int64_t freed_last_ms; /* when the last of it was freed */
 
+    bool opened; /* fs_open succeeded: fs_close reclaims what is left */
     atomic_uint_fast64_t orphans_reclaimed;
     atomic_uint_fast64_t reserve_released;
     atomic_uint_fast64_t space_waits; /* freeing commits that waited for space */

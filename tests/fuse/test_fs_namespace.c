@@ -8,8 +8,9 @@
  *    the whole tree compared with the model through the API and through
  *    the raw kv keys;
  *  - orphans: an inode unlinked while open or known to the kernel lives
- *    until its last reference, then every key of it goes; after a crash
- *    (close without release) the next open reclaims it;
+ *    until its last reference, then every key of it goes; those left when
+ *    the session ends are reclaimed by fs_close, and after a kill (a copy
+ *    of the data directory taken while open) by the next open;
  *  - a consistency checker over the raw keys (a small fsck);
  *  - concurrent creates, renames and unlinks, renames A->B against
  *    B->A across two directories (no deadlock), and lookups of a name
@@ -1745,7 +1746,41 @@ static void test_orphan_directory(void **state)
 
 /* A crash (no release, no forget) leaves orphans; the next open reclaims
  * them: no O key, no I key, no data or xattr key left. */
-static void test_orphans_reclaimed_at_open(void **state)
+/* A copy of dir as a kill of the daemon now would leave it: everything
+ * written so far (the WAL synced), and nothing of what fs_close does. */
+static char *killed_copy(struct fs *fs, const char *dir)
+{
+    assert_int_equal(kv_sync_wal(fs_db(fs)), 0);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s-killed", dir);
+    char command[3 * 4096];
+    snprintf(command, sizeof(command), "rm -rf '%s' && cp -a '%s' '%s'", path, dir, path);
+    assert_int_equal(system(command), 0);
+    return strdup(path);
+}
+
+/* What is left once the orphans of test_orphans_reclaimed are gone. */
+static void expect_orphans_gone(struct fs *fs, const uint64_t *gone, size_t count,
+                                uint64_t survivor)
+{
+    assert_int_equal(orphan_keys(fs), 0);
+    for (size_t i = 0; i < count; i++)
+        assert_reclaimed(fs, gone[i]);
+    assert_int_equal(ino_of(fs, FS_ROOT_INO, "replaced"), survivor);
+    check_payload(fs, survivor, 7000);
+    struct listing l;
+    list_dir(fs, FS_ROOT_INO, FS_ROOT_INO, &l);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.items[2].name, "replaced");
+    listing_free(&l);
+    assert_int_equal(stat_of(fs, FS_ROOT_INO).st_size, 1);
+    assert_int_equal(stat_of(fs, FS_ROOT_INO).st_nlink, 2);
+    fsck_clean(fs, false);
+}
+
+/* Orphans left when the session ends (a handle or a kernel reference never
+ * given back) are reclaimed by fs_close; after a kill, by the next open. */
+static void test_orphans_reclaimed(void **state)
 {
     struct fs_fixture *fx = *state;
     struct fs *fs = fx->fs;
@@ -1771,29 +1806,28 @@ static void test_orphans_reclaimed_at_open(void **state)
     assert_int_equal(fs_rmdir(fs, FS_ROOT_INO, "dir"), 0);
     assert_int_equal(orphan_keys(fs), 4);
     fsck_clean(fs, true);
+    const uint64_t gone[] = {opened, looked_up, replaced, dir};
+    char *killed = killed_copy(fs, fx->dir);
 
-    reopen(&fx->fs, fx->dir);
-    fs = fx->fs;
-    assert_int_equal(orphan_keys(fs), 0);
-    assert_reclaimed(fs, opened);
-    assert_reclaimed(fs, looked_up);
-    assert_reclaimed(fs, replaced);
-    assert_reclaimed(fs, dir);
-    assert_int_equal(orphans_reclaimed(fs), 4);
-    assert_int_equal(ino_of(fs, FS_ROOT_INO, "replaced"), survivor);
-    check_payload(fs, survivor, 7000);
-    struct listing l;
-    list_dir(fs, FS_ROOT_INO, FS_ROOT_INO, &l);
-    assert_int_equal(l.count, 3);
-    assert_string_equal(l.items[2].name, "replaced");
-    listing_free(&l);
-    assert_int_equal(stat_of(fs, FS_ROOT_INO).st_size, 1);
-    assert_int_equal(stat_of(fs, FS_ROOT_INO).st_nlink, 2);
-    fsck_clean(fs, false);
-    /* and nothing is left to do at the open after */
+    /* A clean close leaves nothing for the next open. */
     reopen(&fx->fs, fx->dir);
     assert_int_equal(orphans_reclaimed(fx->fs), 0);
-    fsck_clean(fx->fs, false);
+    expect_orphans_gone(fx->fs, gone, 4, survivor);
+
+    /* After a kill, the next open reclaims them. */
+    fs = open_fs(killed);
+    assert_int_equal(orphans_reclaimed(fs), 4);
+    expect_orphans_gone(fs, gone, 4, survivor);
+    /* and nothing is left to do at the open after */
+    assert_int_equal(fs_close(fs), 0);
+    fs = open_fs(killed);
+    assert_int_equal(orphans_reclaimed(fs), 0);
+    fsck_clean(fs, false);
+    assert_int_equal(fs_close(fs), 0);
+    char command[4200];
+    snprintf(command, sizeof(command), "rm -rf '%s'", killed);
+    assert_int_equal(system(command), 0);
+    free(killed);
 }
 
 /* ---- hard links, rename details ---- */
@@ -2435,7 +2469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unlink_unused_reclaims_at_once, setup,
                                         fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_orphan_directory, setup, fsutil_fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_orphans_reclaimed_at_open, setup,
+        cmocka_unit_test_setup_teardown(test_orphans_reclaimed, setup,
                                         fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_links_and_renames, setup, fsutil_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_inode_numbers_never_reused, setup,
