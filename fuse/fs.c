@@ -251,6 +251,18 @@ void fs_ino_spans_add(struct fs_ino_span *spans, int *count, uint64_t ino)
         for (int j = 1; j + 1 < n; j++)
             if (s[j + 1].lo - s[j].hi < s[closest + 1].lo - s[closest].hi)
                 closest = j;
+        uint64_t pair_gap = s[closest + 1].lo - s[closest].hi;
+        /* Or ino joins a neighbour, when that bridges a smaller gap. */
+        uint64_t left_gap = i > 0 ? ino - s[i - 1].hi : UINT64_MAX;
+        uint64_t right_gap = i < n ? s[i].lo - ino : UINT64_MAX;
+        if (left_gap <= pair_gap && left_gap <= right_gap) {
+            s[i - 1].hi = ino;
+            return;
+        }
+        if (right_gap <= pair_gap) {
+            s[i].lo = ino;
+            return;
+        }
         s[closest].hi = s[closest + 1].hi;
         memmove(&s[closest + 1], &s[closest + 2], (size_t)(n - closest - 2) * sizeof(*s));
         *count = n - 1;
@@ -274,9 +286,17 @@ static void note_freed(struct fs *fs, uint64_t ino, uint64_t blocks, int what_wh
     }
     pthread_mutex_lock(&fs->maintenance_mutex);
     fs_ino_spans_add(fs->freed, &fs->freed_count, ino);
+    int64_t now = now_ms();
+    if (fs->freed_bytes == 0)
+        fs->freed_first_ms = now;
+    uint64_t before = fs->freed_bytes;
     fs->freed_bytes += blocks * fs->block_size;
-    fs->freed_last_ms = now_ms();
-    if (fs->freed_bytes >= FS_SETTLE_BYTES)
+    fs->freed_last_ms = now;
+    /* The thread learns when the spans fall due as the count crosses a
+     * threshold; later frees only put that off, which it finds when it
+     * wakes. */
+    if ((before < FS_SETTLE_BYTES && fs->freed_bytes >= FS_SETTLE_BYTES) ||
+        (before < FS_COMPACT_FREED_BYTES && fs->freed_bytes >= FS_COMPACT_FREED_BYTES))
         pthread_cond_signal(&fs->maintenance_cond);
     pthread_mutex_unlock(&fs->maintenance_mutex);
 }
@@ -354,8 +374,35 @@ static int64_t settle_due_in_ms(struct fs *fs)
         return -1;
     if (fs->freed_bytes >= FS_COMPACT_FREED_BYTES)
         return 0;
-    int64_t left = fs->freed_last_ms + FS_SETTLE_MS - now_ms();
+    int64_t due = fs->freed_last_ms + FS_SETTLE_MS;
+    if (due > fs->freed_first_ms + FS_SETTLE_MAX_MS) /* a trickle of frees */
+        due = fs->freed_first_ms + FS_SETTLE_MAX_MS;
+    int64_t left = due - now_ms();
     return left > 0 ? left : 0;
+}
+
+/* Takes the spans of freed inodes (maintenance_mutex held) when they are
+ * due, or when `any` and there are some; the count taken. */
+static int take_freed(struct fs *fs, bool any, struct fs_ino_span *out)
+{
+    if (fs->freed_count == 0 || (!any && settle_due_in_ms(fs) != 0))
+        return 0;
+    int count = fs->freed_count;
+    memcpy(out, fs->freed, (size_t)count * sizeof(*out));
+    fs->freed_count = 0;
+    fs->freed_bytes = 0;
+    return count;
+}
+
+/* Compacts the data key ranges of the inode spans. */
+static void compact_spans(struct fs *fs, const struct fs_ino_span *spans, int count)
+{
+    for (int i = 0; i < count; i++) {
+        char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
+        fs_key_data(begin, spans[i].lo, 0);
+        fs_key_data(end, spans[i].hi + 1, 0);
+        kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
+    }
 }
 
 static void *maintenance_main(void *arg)
@@ -392,13 +439,7 @@ static void *maintenance_main(void *arg)
         fs->request_count = 0;
         fs->compact_all = false;
         struct fs_ino_span settle[FS_SETTLE_RANGES];
-        int settle_count = 0;
-        if (settle_due_in_ms(fs) == 0) {
-            settle_count = fs->freed_count;
-            memcpy(settle, fs->freed, (size_t)settle_count * sizeof(settle[0]));
-            fs->freed_count = 0;
-            fs->freed_bytes = 0;
-        }
+        int settle_count = take_freed(fs, false, settle);
         pthread_mutex_unlock(&fs->maintenance_mutex);
 
         bool full = atomic_load(&fs->disk_full);
@@ -423,12 +464,7 @@ static void *maintenance_main(void *arg)
                 fs_key_data(end, requests[i].ino + 1, 0);
                 kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
             }
-            for (int i = 0; i < settle_count; i++) {
-                char begin[FS_DATA_KEY_LEN], end[FS_DATA_KEY_LEN];
-                fs_key_data(begin, settle[i].lo, 0);
-                fs_key_data(end, settle[i].hi + 1, 0);
-                kv_compact_range(fs->db, fs->data, begin, sizeof(begin), end, sizeof(end));
-            }
+            compact_spans(fs, settle, settle_count);
         }
         struct statvfs device;
         if (full && statvfs(fs->path, &device) == 0 &&
@@ -615,8 +651,8 @@ void fs_reclaim_if_unused(struct fs *fs, uint64_t ino)
     kv_write_batch *batch = kv_write_batch_create();
     if (fs_batch_reclaim(fs, batch, ino, &inode) == 0 && fs_commit_freeing(fs, batch) == 0) {
         atomic_fetch_add(&fs->orphans_reclaimed, 1);
-        /* A large file's space comes back only when its data is compacted:
-         * do it now rather than when the levels happen to get there. */
+        /* Its space comes back only once its data's deletions are
+         * compacted (fs_note_deleted_data). */
         if (S_ISREG(inode.mode) && inode.blocks > 0)
             fs_note_deleted_data(fs, ino, inode.blocks);
     }
@@ -635,6 +671,11 @@ static int reclaim_orphans(struct fs *fs)
         return fs_errno(KV_IO_ERROR);
     kv_write_batch *batch = kv_write_batch_create();
     uint64_t count = 0;
+    /* The regular files with data among them, noted once committed. */
+    struct reclaimed_file {
+        uint64_t ino, blocks;
+    } *files = NULL;
+    size_t file_count = 0;
     for (kv_iterator_seek(it, prefix, 1); kv_iterator_valid(it); kv_iterator_next(it)) {
         size_t len;
         const char *key = kv_iterator_key(it, &len);
@@ -650,6 +691,16 @@ static int reclaim_orphans(struct fs *fs)
             rc = 0;
         } else if (rc == 0 && inode.nlink == 0) {
             rc = fs_batch_reclaim(fs, batch, ino, &inode);
+            if (rc == 0 && S_ISREG(inode.mode) && inode.blocks > 0) {
+                struct reclaimed_file *grown = realloc(files, (file_count + 1) * sizeof(*files));
+                if (grown == NULL) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                files = grown;
+                files[file_count].ino = ino;
+                files[file_count++].blocks = inode.blocks;
+            }
         } else if (rc == 0) {
             kv_write_batch_delete(batch, fs->meta, key, len); /* linked again: keep it */
         }
@@ -663,6 +714,10 @@ static int reclaim_orphans(struct fs *fs)
     if (rc == 0 && count > 0 && !fs->options.read_only)
         rc = fs_errno(kv_write(fs->db, &fs->write_options, batch));
     kv_write_batch_destroy(batch);
+    if (rc == 0 && !fs->options.read_only)
+        for (size_t i = 0; i < file_count; i++)
+            fs_note_deleted_data(fs, files[i].ino, files[i].blocks);
+    free(files);
     if (rc != 0)
         return rc;
     atomic_fetch_add(&fs->orphans_reclaimed, count);
@@ -913,6 +968,13 @@ int fs_close(struct fs *fs)
         if (reclaim_rc != 0)
             fprintf(stderr, "lsmfs: %s: reclaiming orphans at close: %s (the next mount will)\n",
                     fs->path, strerror(-reclaim_rc));
+        /* Data freed but not compacted yet: the next mount would not know
+         * of it. (A failure leaves it to later compactions.) */
+        struct fs_ino_span spans[FS_SETTLE_RANGES];
+        pthread_mutex_lock(&fs->maintenance_mutex);
+        int span_count = take_freed(fs, true, spans);
+        pthread_mutex_unlock(&fs->maintenance_mutex);
+        compact_spans(fs, spans, span_count);
     }
     if (fs->db != NULL) {
         rc = kv_sync_wal(fs->db);

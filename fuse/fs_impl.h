@@ -31,12 +31,14 @@
  * it: before that, those tables count the blob records it sits in as live,
  * and garbage collection leaves the blob files alone. The maintenance
  * thread compacts the key ranges of freed data once FS_SETTLE_BYTES have
- * gathered and no more has come for FS_SETTLE_MS, or at once from
- * FS_COMPACT_FREED_BYTES. The ranges are kept as up to FS_SETTLE_RANGES
+ * gathered and no more has come for FS_SETTLE_MS (or the first came
+ * FS_SETTLE_MAX_MS ago), or at once from FS_COMPACT_FREED_BYTES; fs_close
+ * compacts what is left. The ranges are kept as up to FS_SETTLE_RANGES
  * spans of inode numbers (the two closest merge when a new one comes), so
  * that a compaction does not reach the data of every file in between. */
 #define FS_SETTLE_BYTES (4u << 20)
 #define FS_SETTLE_MS 1000
+#define FS_SETTLE_MAX_MS 10000
 #define FS_COMPACT_FREED_BYTES (64u << 20)
 #define FS_SETTLE_RANGES 16
 
@@ -79,7 +81,7 @@ struct fs {
     struct fs_ino_span freed[FS_SETTLE_RANGES]; /* sorted, disjoint, not adjacent */
     int freed_count;
     uint64_t freed_bytes;  /* freed since the last settling compaction */
-    int64_t freed_last_ms; /* when the last of it was freed */
+    int64_t freed_first_ms, freed_last_ms; /* when the first and last of it were freed */
 
     bool opened; /* fs_open succeeded: fs_close reclaims what is left */
     atomic_uint_fast64_t orphans_reclaimed;

@@ -661,10 +661,46 @@ static void test_rewrites_stay_in_tree(void **state)
 /* The spans of freed inodes (fs_ino_spans_add): after every addition
  * they are sorted, disjoint and not adjacent, at most FS_SETTLE_RANGES of
  * them, and they cover every inode added; while no merge was forced, they
- * cover exactly the inodes added. Random inodes, checked against a set. */
+ * cover exactly the inodes added. Random inodes, checked against a set;
+ * then the merge a full set makes, and inode numbers at both ends. */
 static void test_freed_spans(void **state)
 {
     (void)state;
+    /* Full: spans at 100, 200, ..., with 1000 and 1010 the closest pair. */
+    struct fs_ino_span full[FS_SETTLE_RANGES];
+    int n = 0;
+    for (int k = 0; k < FS_SETTLE_RANGES - 1; k++)
+        fs_ino_spans_add(full, &n, 100 * (uint64_t)(k + 1));
+    fs_ino_spans_add(full, &n, 1010);
+    assert_int_equal(n, FS_SETTLE_RANGES);
+    /* 5000 is far from everything: the closest pair merges. */
+    fs_ino_spans_add(full, &n, 5000);
+    assert_int_equal(n, FS_SETTLE_RANGES);
+    bool merged = false;
+    for (int i = 0; i < n; i++)
+        merged |= full[i].lo == 1000 && full[i].hi == 1010;
+    assert_true(merged);
+    assert_int_equal(full[n - 1].lo, 5000);
+    /* 4997 is 3 from 5000, closer than any pair (100 apart): it joins it. */
+    fs_ino_spans_add(full, &n, 4997);
+    assert_int_equal(n, FS_SETTLE_RANGES);
+    assert_int_equal(full[n - 1].lo, 4997);
+    assert_int_equal(full[n - 1].hi, 5000);
+    /* 52 is 48 from 100: it joins the first span. */
+    fs_ino_spans_add(full, &n, 52);
+    assert_int_equal(full[0].lo, 52);
+    assert_int_equal(full[0].hi, 100);
+    /* Ends: inode 1 and a large number, then everything in between. */
+    struct fs_ino_span ends[FS_SETTLE_RANGES];
+    n = 0;
+    fs_ino_spans_add(ends, &n, UINT64_MAX - 2);
+    fs_ino_spans_add(ends, &n, 1);
+    fs_ino_spans_add(ends, &n, 2);
+    fs_ino_spans_add(ends, &n, UINT64_MAX - 3);
+    assert_int_equal(n, 2);
+    assert_true(ends[0].lo == 1 && ends[0].hi == 2);
+    assert_true(ends[1].lo == UINT64_MAX - 3 && ends[1].hi == UINT64_MAX - 2);
+
     enum { RANGE = 400 };
     unsigned seed = 12345;
     for (int round = 0; round < 200; round++) {
