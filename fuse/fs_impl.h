@@ -34,8 +34,8 @@
  * gathered and no more has come for FS_SETTLE_MS (or the first came
  * FS_SETTLE_MAX_MS ago), or at once from FS_COMPACT_FREED_BYTES; fs_close
  * compacts what is left. The ranges are kept as up to FS_SETTLE_RANGES
- * spans of inode numbers (the two closest merge when a new one comes), so
- * that a compaction does not reach the data of every file in between. */
+ * spans of inode numbers (fs_ino_spans_add), so that a compaction does not
+ * reach the data of every file in between. */
 #define FS_SETTLE_BYTES (4u << 20)
 #define FS_SETTLE_MS 1000
 #define FS_SETTLE_MAX_MS 10000
@@ -134,9 +134,10 @@ void fs_request_compaction(struct fs *fs, uint64_t ino, int what);
  * then giving up the reserve). */
 void fs_note_deleted_data(struct fs *fs, uint64_t ino, uint64_t blocks);
 /* Adds ino to spans[0..*count) (sorted, disjoint, not adjacent): merged
- * into a span it is in or touches, else a span of its own; with
- * FS_SETTLE_RANGES spans already, the two with the smallest gap between
- * them become one first. */
+ * into a span it is in or touches, else a span of its own. With
+ * FS_SETTLE_RANGES spans already, the smallest gap is bridged instead:
+ * ino's own to its nearer neighbour (which grows to hold it), or the one
+ * between two spans (which become one, and ino is added again). */
 void fs_ino_spans_add(struct fs_ino_span *spans, int *count, uint64_t ino);
 /* blocks of a file's blocks were deleted (truncate, hole punch): has its
  * key range compacted, as above. */
