@@ -284,8 +284,11 @@ static void note_freed(struct fs *fs, uint64_t ino, uint64_t blocks, int what_wh
         fs_request_compaction(fs, ino, what_when_full);
         return;
     }
+    uint64_t seq = kv_latest_sequence(fs->db); /* at or past the deletion's */
     pthread_mutex_lock(&fs->maintenance_mutex);
     fs_ino_spans_add(fs->freed, &fs->freed_count, ino);
+    if (seq > fs->freed_seq)
+        fs->freed_seq = seq;
     int64_t now = now_ms();
     if (fs->freed_bytes == 0)
         fs->freed_first_ms = now;
@@ -372,6 +375,11 @@ static int64_t settle_due_in_ms(struct fs *fs)
 {
     if (fs->freed_bytes < FS_SETTLE_BYTES)
         return -1;
+    /* A snapshot older than the frees (a directory open since before
+     * them, as rm -r holds one) would keep what they delete through the
+     * compaction: wait until it is released. */
+    if (kv_oldest_snapshot_sequence(fs->db) < fs->freed_seq)
+        return FS_SETTLE_MS;
     if (fs->freed_bytes >= FS_COMPACT_FREED_BYTES)
         return 0;
     int64_t due = fs->freed_last_ms + FS_SETTLE_MS;

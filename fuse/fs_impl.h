@@ -32,8 +32,9 @@
  * and garbage collection leaves the blob files alone. The maintenance
  * thread compacts the key ranges of freed data once FS_SETTLE_BYTES have
  * gathered and no more has come for FS_SETTLE_MS (or the first came
- * FS_SETTLE_MAX_MS ago), or at once from FS_COMPACT_FREED_BYTES; fs_close
- * compacts what is left. The ranges are kept as up to FS_SETTLE_RANGES
+ * FS_SETTLE_MAX_MS ago), or at once from FS_COMPACT_FREED_BYTES, but only
+ * when no kv snapshot older than the frees is held (the compaction would
+ * have to keep what they delete); fs_close compacts what is left. The ranges are kept as up to FS_SETTLE_RANGES
  * spans of inode numbers (fs_ino_spans_add), so that a compaction does not
  * reach the data of every file in between. */
 #define FS_SETTLE_BYTES (4u << 20)
@@ -82,6 +83,7 @@ struct fs {
     int freed_count;
     uint64_t freed_bytes;  /* freed since the last settling compaction */
     int64_t freed_first_ms, freed_last_ms; /* when the first and last of it were freed */
+    uint64_t freed_seq;                    /* kv sequence at or past every free */
 
     bool opened; /* fs_open succeeded: fs_close reclaims what is left */
     atomic_uint_fast64_t orphans_reclaimed;

@@ -992,6 +992,22 @@ const kv_snapshot *kv_snapshot_create(kv_db *db)
     return s;
 }
 
+uint64_t kv_latest_sequence(kv_db *db)
+{
+    pthread_mutex_lock(&db->mutex);
+    uint64_t seq = kv_version_set_last_sequence(&db->versions);
+    pthread_mutex_unlock(&db->mutex);
+    return seq;
+}
+
+uint64_t kv_oldest_snapshot_sequence(kv_db *db)
+{
+    pthread_mutex_lock(&db->mutex);
+    uint64_t seq = kv_db_oldest_snapshot(db);
+    pthread_mutex_unlock(&db->mutex);
+    return seq;
+}
+
 void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot)
 {
     if (snapshot == NULL)

@@ -204,6 +204,12 @@ void kv_free(void *ptr);
 const kv_snapshot *kv_snapshot_create(kv_db *db);
 void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot);
 uint64_t kv_snapshot_sequence(const kv_snapshot *snapshot);
+/* The sequence number of the latest write, and that of the oldest snapshot
+ * still held (the latest when none is). A compaction drops what a deletion
+ * covers only when no snapshot older than the deletion is held: one that
+ * is would still see it. */
+uint64_t kv_latest_sequence(kv_db *db);
+uint64_t kv_oldest_snapshot_sequence(kv_db *db);
 
 /* An iterator sees one consistent state: the snapshot's, or the latest at
  * creation. It never blocks flushes or compactions. */

@@ -1430,11 +1430,18 @@ static void test_snapshots(void **state)
     expected_kv e;
     expected_from_arrays(&e, model, ITER_N);
 
+    /* No snapshot: the oldest is the latest write. */
+    uint64_t latest = kv_latest_sequence(db);
+    assert_true(latest > 0);
+    assert_int_equal(kv_oldest_snapshot_sequence(db), latest);
     const kv_snapshot *s1 = kv_snapshot_create(db);
     assert_non_null(s1);
+    assert_int_equal(kv_snapshot_sequence(s1), latest);
     tdb_put(db, cf, "k0005", "after-s1");
     const kv_snapshot *s2 = kv_snapshot_create(db);
     assert_true(kv_snapshot_sequence(s2) > kv_snapshot_sequence(s1));
+    assert_int_equal(kv_latest_sequence(db), latest + 1);
+    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_snapshot_sequence(s1));
 
     /* Later overwrites, deletes, range deletes, flushes and compactions. */
     for (int round = 0; round < 6; round++) {
@@ -1464,6 +1471,7 @@ static void test_snapshots(void **state)
     tdb_expect_missing(db, NULL, cf, "k0006");
     tdb_expect_missing(db, NULL, cf, "k0100");
     kv_snapshot_release(db, s2);
+    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_snapshot_sequence(s1));
 
     /* Released snapshots let compaction drop old versions; s1 still holds. */
     for (int round = 0; round < 5; round++) {
@@ -1475,6 +1483,7 @@ static void test_snapshots(void **state)
     check_iterator(it, &e, 7);
     kv_iterator_destroy(it);
     kv_snapshot_release(db, s1);
+    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_latest_sequence(db));
 
     expected_free(&e);
     set_present(model, 0, ITER_N, NULL);
