@@ -375,10 +375,10 @@ static int64_t settle_due_in_ms(struct fs *fs)
 {
     if (fs->freed_bytes < FS_SETTLE_BYTES)
         return -1;
-    /* A snapshot older than the frees (a directory open since before
-     * them, as rm -r holds one) would keep what they delete through the
-     * compaction: wait until it is released. */
-    if (kv_oldest_snapshot_sequence(fs->db) < fs->freed_seq)
+    /* A snapshot of the data older than the frees (a read under way)
+     * would keep what they delete through the compaction: wait until it
+     * is released. (Directories hold snapshots of the meta family only.) */
+    if (kv_oldest_snapshot_sequence(fs->db, fs->data) < fs->freed_seq)
         return FS_SETTLE_MS;
     if (fs->freed_bytes >= FS_COMPACT_FREED_BYTES)
         return 0;

@@ -1,7 +1,9 @@
 /*
- * fs_dir.c — open directories. opendir takes a kv snapshot, so one
- * listing sees the directory as it was at opendir, however long it takes
- * and whatever changes meanwhile. Offsets are ordinals in that listing
+ * fs_dir.c — open directories. opendir takes a kv snapshot of the meta
+ * family, so one listing sees the directory as it was at opendir, however
+ * long it takes and whatever changes meanwhile. (It keeps nothing of the
+ * data family: the space of files deleted while a directory is open, as
+ * rm -r holds one, comes back without waiting for it to close.) Offsets are ordinals in that listing
  * (1 after ".", 2 after "..", n+2 after the n-th entry), so they stay
  * valid for the life of the handle; reading on from where the last call
  * stopped continues the same kv iterator, any other offset re-seeks.
@@ -36,7 +38,7 @@ int fs_opendir(struct fs *fs, uint64_t ino, struct fs_dir **out)
         return -ENOMEM;
     dir->ino = ino;
     dir->parent = inode.parent != 0 ? inode.parent : ino;
-    dir->snapshot = kv_snapshot_create(fs->db);
+    dir->snapshot = kv_snapshot_create_cf(fs->db, fs->meta);
     pthread_mutex_init(&dir->mutex, NULL);
     fs_inode_table_ref(fs->inodes, ino, 0, 1);
     *out = dir;
@@ -69,7 +71,7 @@ static int dir_refresh(struct fs *fs, struct fs_dir *dir)
     kv_iterator_destroy(dir->it);
     dir->it = NULL;
     kv_snapshot_release(fs->db, dir->snapshot);
-    dir->snapshot = kv_snapshot_create(fs->db);
+    dir->snapshot = kv_snapshot_create_cf(fs->db, fs->meta);
     dir->parent = inode.parent != 0 ? inode.parent : dir->ino;
     return 0;
 }

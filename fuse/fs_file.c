@@ -328,7 +328,7 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, uint64_t offset, size_t size, char 
         uint64_t block = offset / bs;
         kv_read_options ro;
         kv_read_options_init(&ro);
-        ro.snapshot = kv_snapshot_create(fs->db);
+        ro.snapshot = kv_snapshot_create_cf(fs->db, fs->data);
         fs_unlock_inode(fs, ino);
         rc = ro.snapshot != NULL ? block_read(fs, &ro, ino, &inode, block, &value, &len)
                                  : fs_errno(KV_IO_ERROR);

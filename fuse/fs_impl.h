@@ -33,8 +33,9 @@
  * thread compacts the key ranges of freed data once FS_SETTLE_BYTES have
  * gathered and no more has come for FS_SETTLE_MS (or the first came
  * FS_SETTLE_MAX_MS ago), or at once from FS_COMPACT_FREED_BYTES, but only
- * when no kv snapshot older than the frees is held (the compaction would
- * have to keep what they delete); fs_close compacts what is left. The ranges are kept as up to FS_SETTLE_RANGES
+ * when no kv snapshot of the data family older than the frees is held (the
+ * compaction would have to keep what they delete); fs_close compacts what
+ * is left. The ranges are kept as up to FS_SETTLE_RANGES
  * spans of inode numbers (fs_ino_spans_add), so that a compaction does not
  * reach the data of every file in between. */
 #define FS_SETTLE_BYTES (4u << 20)

@@ -491,7 +491,7 @@ int kv_compaction_run(kv_db *db, kv_compaction *c)
     memset(&s, 0, sizeof(s));
     s.db = db;
     s.c = c;
-    s.snapshots = kv_db_snapshot_sequences(db, &s.num_snapshots);
+    s.snapshots = kv_db_snapshot_sequences(db, c->cf, &s.num_snapshots);
     /* Bottommost: no deeper level overlaps the compaction's key range. */
     s.bottommost = true;
     {

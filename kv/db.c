@@ -980,7 +980,15 @@ void kv_free_cf_names(char **names, size_t count)
 
 const kv_snapshot *kv_snapshot_create(kv_db *db)
 {
+    return kv_snapshot_create_cf(db, NULL);
+}
+
+const kv_snapshot *kv_snapshot_create_cf(kv_db *db, kv_cf *cf)
+{
+    if (cf != NULL && (cf->db != db || cf->dropped))
+        return NULL;
     kv_snapshot *s = kv_calloc(1, sizeof(*s));
+    s->node.cf = cf;
     pthread_mutex_lock(&db->mutex);
     s->node.seq = kv_version_set_last_sequence(&db->versions);
     /* append at the tail: the list stays ordered oldest first */
@@ -1000,10 +1008,10 @@ uint64_t kv_latest_sequence(kv_db *db)
     return seq;
 }
 
-uint64_t kv_oldest_snapshot_sequence(kv_db *db)
+uint64_t kv_oldest_snapshot_sequence(kv_db *db, kv_cf *cf)
 {
     pthread_mutex_lock(&db->mutex);
-    uint64_t seq = kv_db_oldest_snapshot(db);
+    uint64_t seq = kv_db_oldest_snapshot(db, cf);
     pthread_mutex_unlock(&db->mutex);
     return seq;
 }
@@ -1020,7 +1028,7 @@ void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot)
     free(s);
 }
 
-kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count)
+kv_seq *kv_db_snapshot_sequences(kv_db *db, const kv_cf *cf, size_t *count)
 {
     size_t n = 0;
     for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
@@ -1028,7 +1036,8 @@ kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count)
     kv_seq *seqs = kv_malloc((n ? n : 1) * sizeof(kv_seq));
     *count = 0;
     for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
-        seqs[(*count)++] = s->seq; /* the list is oldest first */
+        if (s->cf == NULL || s->cf == cf)
+            seqs[(*count)++] = s->seq; /* the list is oldest first */
     return seqs;
 }
 

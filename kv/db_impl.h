@@ -43,6 +43,7 @@ typedef struct kv_writer {
 
 typedef struct kv_snapshot_node {
     kv_seq seq;
+    const struct kv_cf *cf; /* the one family it keeps, or NULL: all */
     struct kv_snapshot_node *prev, *next;
 } kv_snapshot_node;
 
@@ -178,9 +179,9 @@ kv_cf *kv_db_find_cf_by_id(kv_db *db,
 void kv_db_delete_obsolete_files(kv_db *db, bool scan_directory);
 uint64_t kv_db_min_log_needed(kv_db *db);
 int kv_db_set_bg_error(kv_db *db, int status); /* records the thread's message */
-/* Sequence numbers of the live snapshots, ascending (malloc'd). Requires
- * the mutex. */
-kv_seq *kv_db_snapshot_sequences(kv_db *db, size_t *count);
+/* Sequence numbers of the live snapshots that keep family cf (those of
+ * all families and cf's own), ascending (malloc'd). Requires the mutex. */
+kv_seq *kv_db_snapshot_sequences(kv_db *db, const kv_cf *cf, size_t *count);
 /* Writes a failed read's error (corruption or I/O) into the LOG, naming
  * file and offset as kv_errmsg() does; other statuses are ignored. */
 void kv_db_log_read_error(kv_db *db, int status);
@@ -215,7 +216,9 @@ int kv_db_switch_memtable(kv_db *db, kv_cf *cf);
  * one), so that garbage collection can take it. Call without the mutex;
  * runs as an exclusive operation of the write queue. */
 int kv_db_seal_blob_file(kv_db *db);
-kv_seq kv_db_oldest_snapshot(kv_db *db);
+/* The oldest snapshot that keeps cf (NULL: any), or the latest sequence.
+ * Requires the mutex. */
+kv_seq kv_db_oldest_snapshot(kv_db *db, const kv_cf *cf);
 
 /* db_bg.c */
 int kv_db_start_background(kv_db *db);

@@ -29,6 +29,17 @@ static int check_cf(kv_db *db, kv_cf *cf)
     return 0;
 }
 
+/* check_cf, and that the read's snapshot (if any) keeps cf. */
+static int check_read(kv_db *db, const kv_read_options *ro, kv_cf *cf)
+{
+    int rc = check_cf(db, cf);
+    if (rc == 0 && ro != NULL && ro->snapshot != NULL && ro->snapshot->node.cf != NULL &&
+        ro->snapshot->node.cf != cf)
+        rc = kv_error(KV_INVALID_ARGUMENT, "a snapshot of family %s read in family %s",
+                      ro->snapshot->node.cf->name, cf->name);
+    return rc;
+}
+
 /* The family's SuperVersion and the sequence to read at: the snapshot's,
  * or the latest, taken together (see kv_cf_acquire_super_version). */
 static kv_superversion *acquire_super_version(kv_db *db, kv_cf *cf, const kv_read_options *ro,
@@ -144,7 +155,7 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
 {
     *value = NULL;
     *value_len = 0;
-    int rc = check_cf(db, cf);
+    int rc = check_read(db, ro, cf);
     if (rc != 0)
         return rc;
     kv_buf buf = {0};
@@ -184,7 +195,7 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
 
 kv_iterator *kv_iterator_create(kv_db *db, const kv_read_options *ro, kv_cf *cf)
 {
-    if (check_cf(db, cf) != 0)
+    if (check_read(db, ro, cf) != 0)
         return NULL;
     kv_seq snapshot;
     kv_superversion *sv = acquire_super_version(db, cf, ro, &snapshot);

@@ -1044,9 +1044,10 @@ int kv_sync_wal(kv_db *db)
     return kv_db_write_impl(db, true, NULL, sync_wal_op, NULL);
 }
 
-kv_seq kv_db_oldest_snapshot(kv_db *db)
+kv_seq kv_db_oldest_snapshot(kv_db *db, const kv_cf *cf)
 {
-    if (db->snapshots.next == &db->snapshots)
-        return kv_version_set_last_sequence(&db->versions);
-    return db->snapshots.next->seq;
+    for (kv_snapshot_node *s = db->snapshots.next; s != &db->snapshots; s = s->next)
+        if (cf == NULL || s->cf == NULL || s->cf == cf)
+            return s->seq; /* the list is oldest first */
+    return kv_version_set_last_sequence(&db->versions);
 }

@@ -141,7 +141,7 @@ void kv_flush_job_pick_memtables(kv_flush_job *job)
             kv_realloc(db->pending_outputs, db->pending_outputs_cap * sizeof(uint64_t));
     }
     db->pending_outputs[db->num_pending_outputs++] = job->file_number;
-    job->snapshots = kv_db_snapshot_sequences(db, &job->num_snapshots);
+    job->snapshots = kv_db_snapshot_sequences(db, job->cf, &job->num_snapshots);
 }
 
 static void forget_pending_output(kv_db *db, uint64_t number)

@@ -202,14 +202,19 @@ int kv_get(kv_db *db, const kv_read_options *ro, kv_cf *cf, const void *key, siz
 void kv_free(void *ptr);
 
 const kv_snapshot *kv_snapshot_create(kv_db *db);
+/* A snapshot of family cf alone: reads through it in another family fail
+ * (KV_INVALID_ARGUMENT), and the other families' flushes and compactions
+ * do not keep old versions for it. NULL if cf is not a live family. */
+const kv_snapshot *kv_snapshot_create_cf(kv_db *db, kv_cf *cf);
 void kv_snapshot_release(kv_db *db, const kv_snapshot *snapshot);
 uint64_t kv_snapshot_sequence(const kv_snapshot *snapshot);
 /* The sequence number of the latest write, and that of the oldest snapshot
- * still held (the latest when none is). A compaction drops what a deletion
- * covers only when no snapshot older than the deletion is held: one that
- * is would still see it. */
+ * still held that keeps family cf (NULL: any family), or the latest when
+ * there is none. A compaction drops what a deletion covers only when no
+ * snapshot older than the deletion keeps its family: one would still see
+ * it. */
 uint64_t kv_latest_sequence(kv_db *db);
-uint64_t kv_oldest_snapshot_sequence(kv_db *db);
+uint64_t kv_oldest_snapshot_sequence(kv_db *db, kv_cf *cf);
 
 /* An iterator sees one consistent state: the snapshot's, or the latest at
  * creation. It never blocks flushes or compactions. */

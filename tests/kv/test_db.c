@@ -1433,7 +1433,7 @@ static void test_snapshots(void **state)
     /* No snapshot: the oldest is the latest write. */
     uint64_t latest = kv_latest_sequence(db);
     assert_true(latest > 0);
-    assert_int_equal(kv_oldest_snapshot_sequence(db), latest);
+    assert_int_equal(kv_oldest_snapshot_sequence(db, NULL), latest);
     const kv_snapshot *s1 = kv_snapshot_create(db);
     assert_non_null(s1);
     assert_int_equal(kv_snapshot_sequence(s1), latest);
@@ -1441,7 +1441,7 @@ static void test_snapshots(void **state)
     const kv_snapshot *s2 = kv_snapshot_create(db);
     assert_true(kv_snapshot_sequence(s2) > kv_snapshot_sequence(s1));
     assert_int_equal(kv_latest_sequence(db), latest + 1);
-    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_snapshot_sequence(s1));
+    assert_int_equal(kv_oldest_snapshot_sequence(db, NULL), kv_snapshot_sequence(s1));
 
     /* Later overwrites, deletes, range deletes, flushes and compactions. */
     for (int round = 0; round < 6; round++) {
@@ -1471,7 +1471,7 @@ static void test_snapshots(void **state)
     tdb_expect_missing(db, NULL, cf, "k0006");
     tdb_expect_missing(db, NULL, cf, "k0100");
     kv_snapshot_release(db, s2);
-    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_snapshot_sequence(s1));
+    assert_int_equal(kv_oldest_snapshot_sequence(db, NULL), kv_snapshot_sequence(s1));
 
     /* Released snapshots let compaction drop old versions; s1 still holds. */
     for (int round = 0; round < 5; round++) {
@@ -1483,10 +1483,82 @@ static void test_snapshots(void **state)
     check_iterator(it, &e, 7);
     kv_iterator_destroy(it);
     kv_snapshot_release(db, s1);
-    assert_int_equal(kv_oldest_snapshot_sequence(db), kv_latest_sequence(db));
+    assert_int_equal(kv_oldest_snapshot_sequence(db, NULL), kv_latest_sequence(db));
 
     expected_free(&e);
     set_present(model, 0, ITER_N, NULL);
+    tdb_close(db);
+    kv_test_cleanup_dir(dir);
+}
+
+/* A snapshot of one family (kv_snapshot_create_cf): reads through it in
+ * its family see its state; in another family they are refused; and the
+ * other families' compactions keep nothing for it, while a snapshot of
+ * every family makes them keep the old versions. */
+static void test_family_snapshots(void **state)
+{
+    (void)state;
+    char *dir = kv_test_tmpdir("db-family-snapshots");
+    kv_options o = create_options();
+    kv_db *db = tdb_open(&o, dir);
+    kv_cf *meta = NULL, *data = NULL;
+    assert_int_equal(kv_create_cf(db, "meta", &meta), 0);
+    assert_int_equal(kv_create_cf(db, "data", &data), 0);
+    enum { KEYS = 200, SIZE = 4000 };
+    char key[16], value[SIZE];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%04d", i);
+        memset(value, 'a' + i % 26, SIZE);
+        assert_int_equal(kv_put(db, NULL, data, key, strlen(key), value, SIZE), 0);
+    }
+    tdb_put(db, meta, "entry", "old");
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+
+    const kv_snapshot *of_meta = kv_snapshot_create_cf(db, meta);
+    assert_non_null(of_meta);
+    uint64_t at = kv_snapshot_sequence(of_meta);
+    assert_int_equal(kv_oldest_snapshot_sequence(db, meta), at);
+    assert_int_equal(kv_oldest_snapshot_sequence(db, NULL), at);
+    tdb_put(db, meta, "entry", "new");
+    kv_read_options ro;
+    kv_read_options_init(&ro);
+    ro.snapshot = of_meta;
+    tdb_expect(db, &ro, meta, "entry", "old");
+    tdb_expect(db, NULL, meta, "entry", "new");
+    char *got = NULL;
+    size_t got_len = 0;
+    assert_int_equal(kv_get(db, &ro, data, "k0001", 5, &got, &got_len), KV_INVALID_ARGUMENT);
+    assert_null(kv_iterator_create(db, &ro, data));
+    kv_iterator *it = kv_iterator_create(db, &ro, meta);
+    assert_non_null(it);
+    kv_iterator_destroy(it);
+
+    /* Deleting every data key: with only the meta snapshot held, the
+     * data family's compaction drops them all. */
+    assert_int_equal(kv_oldest_snapshot_sequence(db, data), kv_latest_sequence(db));
+    assert_int_equal(kv_delete_range(db, NULL, data, "k", 1, "l", 1), 0);
+    assert_int_equal(kv_compact_range(db, data, NULL, 0, NULL, 0), 0);
+    assert_int_equal(tdb_property_u64(db, data, "kv.total-sst-files-size"), 0);
+    kv_snapshot_release(db, of_meta);
+
+    /* A snapshot of every family keeps them. */
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof(key), "k%04d", i);
+        memset(value, 'a' + i % 26, SIZE);
+        assert_int_equal(kv_put(db, NULL, data, key, strlen(key), value, SIZE), 0);
+    }
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    const kv_snapshot *of_all = kv_snapshot_create(db);
+    assert_int_equal(kv_oldest_snapshot_sequence(db, data), kv_snapshot_sequence(of_all));
+    assert_int_equal(kv_delete_range(db, NULL, data, "k", 1, "l", 1), 0);
+    assert_int_equal(kv_compact_range(db, data, NULL, 0, NULL, 0), 0);
+    assert_true(tdb_property_u64(db, data, "kv.total-sst-files-size") > 0);
+    ro.snapshot = of_all;
+    memset(value, 'a' + 7 % 26, SIZE);
+    tdb_expect_bytes(db, &ro, data, "k0007", 5, value, SIZE);
+    kv_snapshot_release(db, of_all);
+    assert_int_equal(kv_compact_range(db, data, NULL, 0, NULL, 0), 0);
+    assert_int_equal(tdb_property_u64(db, data, "kv.total-sst-files-size"), 0);
     tdb_close(db);
     kv_test_cleanup_dir(dir);
 }
@@ -2281,6 +2353,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_iterators_layered),
         cmocka_unit_test(test_iterator_consistent_during_writes),
         cmocka_unit_test(test_snapshots),
+        cmocka_unit_test(test_family_snapshots),
         cmocka_unit_test(test_flush_then_reopen),
         cmocka_unit_test(test_reopen_keeps_newest),
         cmocka_unit_test(test_survives_exit_without_close),
