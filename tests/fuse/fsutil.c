@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "fsutil.h"
+#include "schema.h"
 
 #include "testutil.h"
 
@@ -75,4 +76,23 @@ uint64_t fsutil_make_node(struct fs *fs, uint64_t parent, const char *name, mode
         fail_msg("create %s: %s", name, strerror(-rc));
     fs_forget(fs, st.st_ino, 1);
     return st.st_ino;
+}
+
+char *fsutil_killed_copy(struct fs *fs, const char *dir)
+{
+    kv_db *db = fs_db(fs);
+    assert_int_equal(kv_flush(db, NULL, true), 0);
+    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_META_CF), NULL, 0, NULL, 0), 0);
+    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_DATA_CF), NULL, 0, NULL, 0), 0);
+    size_t len = strlen(dir) + sizeof("-killed");
+    char *copy = malloc(len);
+    assert_non_null(copy);
+    snprintf(copy, len, "%s-killed", dir);
+    size_t command_len = 3 * len + 64;
+    char *command = malloc(command_len);
+    assert_non_null(command);
+    snprintf(command, command_len, "rm -rf '%s' && cp -a '%s' '%s'", copy, dir, copy);
+    assert_int_equal(system(command), 0);
+    free(command);
+    return copy;
 }

@@ -1,8 +1,8 @@
 /*
  * fsutil.h — what the tests of the file-system core (test_fs_*.c,
  * test_fsck.c) share: opening an fs with small caches, a cmocka fixture
- * holding one in a scratch directory, the caller they act as, and creating
- * a node.
+ * holding one in a scratch directory, the caller they act as, creating a
+ * node, and copying a data directory as a kill of the daemon leaves it.
  */
 #ifndef LSMFS_TEST_FSUTIL_H
 #define LSMFS_TEST_FSUTIL_H
@@ -43,5 +43,12 @@ const struct fs_caller *fsutil_me(void);
  * inode number; fails the test if the creation fails. */
 uint64_t fsutil_make_node(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
                           const char *target);
+
+/* Copies dir, where fs is open, to DIR-killed (replacing one left
+ * before) as a kill of the daemon now would leave it: everything written
+ * so far, and nothing of what fs_close does (orphans stay). Flushes and
+ * compacts first, so that no background work changes the files during
+ * the copy. Returns the copy's path (malloc'd); fails the test on error. */
+char *fsutil_killed_copy(struct fs *fs, const char *dir);
 
 #endif /* LSMFS_TEST_FSUTIL_H */

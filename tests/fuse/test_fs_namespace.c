@@ -1744,23 +1744,6 @@ static void test_orphan_directory(void **state)
     fsck_clean(fs, false);
 }
 
-/* A copy of dir as a kill of the daemon now would leave it: everything
- * written so far, and nothing of what fs_close does. Flushed and compacted
- * first, so that no background work changes the files during the copy. */
-static char *killed_copy(struct fs *fs, const char *dir)
-{
-    kv_db *db = fs_db(fs);
-    assert_int_equal(kv_flush(db, NULL, true), 0);
-    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_META_CF), NULL, 0, NULL, 0), 0);
-    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_DATA_CF), NULL, 0, NULL, 0), 0);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s-killed", dir);
-    char command[3 * 4096];
-    snprintf(command, sizeof(command), "rm -rf '%s' && cp -a '%s' '%s'", path, dir, path);
-    assert_int_equal(system(command), 0);
-    return strdup(path);
-}
-
 /* What is left once the orphans of test_orphans_reclaimed are gone. */
 static void expect_orphans_gone(struct fs *fs, const uint64_t *gone, size_t count,
                                 uint64_t survivor)
@@ -1810,7 +1793,7 @@ static void test_orphans_reclaimed(void **state)
     assert_int_equal(orphan_keys(fs), 4);
     fsck_clean(fs, true);
     const uint64_t gone[] = {opened, looked_up, replaced, dir};
-    char *killed = killed_copy(fs, fx->dir);
+    char *killed = fsutil_killed_copy(fs, fx->dir);
 
     /* A clean close leaves nothing for the next open. */
     reopen(&fx->fs, fx->dir);

@@ -658,8 +658,7 @@ static void test_unreachable_directory_goes_to_lost_and_found(void **state)
 /* Leaves fx->dir as a kill of the daemon would, with an orphan: a file
  * unlinked while the kernel still knew the inode (fs_create_node gives a
  * kernel reference), with its data. A clean fs_close would reclaim it, so
- * the directory becomes a copy taken before (flushed and compacted first,
- * so that no background work changes the files during the copy). */
+ * the directory becomes a copy taken before (fsutil_killed_copy). */
 static uint64_t make_orphan(struct fixture *fx)
 {
     struct fs *fs = open_fs(fx->dir, 0);
@@ -667,18 +666,12 @@ static uint64_t make_orphan(struct fixture *fx)
     write_content(fs, ino, 4, 9000);
     assert_int_equal(fs_setxattr(fs, ino, "user.x", "y", 1, 0), 0);
     assert_int_equal(fs_unlink(fs, fx->a, "doomed"), 0);
-    kv_db *db = fs_db(fs);
-    assert_int_equal(kv_flush(db, NULL, true), 0);
-    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_META_CF), NULL, 0, NULL, 0), 0);
-    assert_int_equal(kv_compact_range(db, kv_get_cf(db, FS_DATA_CF), NULL, 0, NULL, 0), 0);
-    char command[3 * 4096 + 64];
-    snprintf(command, sizeof(command), "rm -rf '%s-killed' && cp -a '%s' '%s-killed'", fx->dir,
-             fx->dir, fx->dir);
-    assert_int_equal(system(command), 0);
+    char *killed = fsutil_killed_copy(fs, fx->dir);
     assert_int_equal(fs_close(fs), 0);
-    snprintf(command, sizeof(command), "rm -rf '%s' && mv '%s-killed' '%s'", fx->dir, fx->dir,
-             fx->dir);
+    char command[3 * 4096 + 64];
+    snprintf(command, sizeof(command), "rm -rf '%s' && mv '%s' '%s'", fx->dir, killed, fx->dir);
     assert_int_equal(system(command), 0);
+    free(killed);
     return ino;
 }
 

@@ -1514,6 +1514,11 @@ static void test_family_snapshots(void **state)
     tdb_put(db, meta, "entry", "old");
     assert_int_equal(kv_flush(db, NULL, true), 0);
 
+    /* Only a live family of this database. */
+    kv_cf *gone = NULL;
+    assert_int_equal(kv_create_cf(db, "gone", &gone), 0);
+    assert_int_equal(kv_drop_cf(db, gone), 0);
+    assert_null(kv_snapshot_create_cf(db, gone));
     const kv_snapshot *of_meta = kv_snapshot_create_cf(db, meta);
     assert_non_null(of_meta);
     uint64_t at = kv_snapshot_sequence(of_meta);
